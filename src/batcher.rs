@@ -1,0 +1,505 @@
+//! Batch-formation policy: per-stream queues, when a batch is due, what happens when a
+//! queue is full, and exact accounting of every frame.
+//!
+//! No GStreamer and no ONNX Runtime here. Frames (`F`) and events (`E`) are opaque payloads
+//! and time is a plain nanosecond count passed in by the caller, so the policy can be
+//! driven by a fake clock in tests.
+//!
+//! Each stream has two queues. `queue` holds, in arrival order, frames waiting for
+//! inference, frames to be pushed on without inference (`pass-oldest`) and serialized
+//! events. `outbox` holds what is ready to be pushed downstream, in order. Only frames at
+//! the head of `queue` can join a batch; while a stream has frames in inference, the items
+//! behind them stay in `queue`, and move to `outbox` once those frames have. So frames and
+//! events leave each stream in the order they came in.
+
+use std::collections::{BTreeMap, VecDeque};
+
+/// Nanoseconds on the caller's clock.
+pub type Nanos = u64;
+
+/// What a full queue does with a new frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overflow {
+    /// The producer waits until there is room: nothing is lost.
+    Block,
+    /// The oldest waiting frame is dropped to make room.
+    DropOldest,
+    /// The oldest waiting frame is pushed on without inference.
+    PassOldest,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchConfig {
+    /// Most frames in one batch.
+    pub max_batch_size: usize,
+    /// Longest the oldest queued frame waits for the batch to fill.
+    pub batch_timeout: Nanos,
+    /// Frames one stream may have waiting for inference.
+    pub queue_size: usize,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_batch_size: 8,
+            batch_timeout: 40_000_000,
+            queue_size: 2,
+        }
+    }
+}
+
+/// Per-stream frame accounting. `frames_in == frames_out + dropped + waiting`, where
+/// waiting is what is queued, in inference or in the outbox; `passed` frames are part of
+/// `frames_out`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub frames_in: u64,
+    pub frames_out: u64,
+    pub dropped: u64,
+    pub passed: u64,
+}
+
+/// Something a stream must push downstream, in this order.
+#[derive(Debug)]
+pub enum Output<F, E> {
+    /// A frame that went through inference.
+    Frame(F),
+    /// A frame to push without inference.
+    Pass(F),
+    Event(E),
+}
+
+/// A frame chosen for a batch.
+#[derive(Debug)]
+pub struct BatchFrame<F> {
+    pub stream: u32,
+    pub frame: F,
+    pub arrived: Nanos,
+}
+
+/// What became of a frame offered to a stream.
+#[derive(Debug)]
+pub enum PushOutcome<F> {
+    /// Queued for inference; `dropped` is the oldest frame, removed to make room.
+    Queued { dropped: Option<F> },
+    /// Block mode and the queue is full: the frame comes back; wait for room and retry.
+    Full(F),
+    /// The stream is paused, flushing or unknown: the frame is dropped and counted.
+    Refused(F),
+}
+
+enum Item<F, E> {
+    Frame { frame: F, arrived: Nanos },
+    Pass(F),
+    Event(E),
+}
+
+struct Stream<F, E> {
+    queue: VecDeque<Item<F, E>>,
+    /// Frames in `queue` waiting for inference.
+    waiting: usize,
+    /// Frames taken into a batch and not completed yet.
+    inferring: usize,
+    /// Of those, how many a flush has made stale: they are dropped on completion.
+    stale: usize,
+    outbox: VecDeque<Output<F, E>>,
+    overflow: Overflow,
+    priority: i32,
+    eos: bool,
+    paused: bool,
+    flushing: bool,
+    counters: Counters,
+}
+
+impl<F, E> Stream<F, E> {
+    fn new(overflow: Overflow, priority: i32) -> Self {
+        Stream {
+            queue: VecDeque::new(),
+            waiting: 0,
+            inferring: 0,
+            stale: 0,
+            outbox: VecDeque::new(),
+            overflow,
+            priority,
+            eos: false,
+            paused: false,
+            flushing: false,
+            counters: Counters::default(),
+        }
+    }
+
+    /// A stream the batch waits for: it is expected to deliver more frames soon.
+    fn is_active(&self) -> bool {
+        !self.eos && !self.paused && !self.flushing
+    }
+
+    /// Frames at the head of the queue, before any event or pass-through frame.
+    fn takeable(&self) -> usize {
+        self.queue
+            .iter()
+            .take_while(|item| matches!(item, Item::Frame { .. }))
+            .count()
+    }
+
+    fn head_arrival(&self) -> Option<Nanos> {
+        match self.queue.front() {
+            Some(Item::Frame { arrived, .. }) => Some(*arrived),
+            _ => None,
+        }
+    }
+
+    fn oldest_waiting_position(&self) -> Option<usize> {
+        self.queue
+            .iter()
+            .position(|item| matches!(item, Item::Frame { .. }))
+    }
+
+    /// With no frame of this stream in inference, the events and pass-through frames at
+    /// the head of the queue are ready to go out: move them to the outbox.
+    fn release_head(&mut self) {
+        if self.inferring > 0 {
+            return;
+        }
+        while matches!(self.queue.front(), Some(Item::Pass(_) | Item::Event(_))) {
+            match self.queue.pop_front() {
+                Some(Item::Pass(frame)) => self.outbox.push_back(Output::Pass(frame)),
+                Some(Item::Event(event)) => self.outbox.push_back(Output::Event(event)),
+                _ => unreachable!("front was checked"),
+            }
+        }
+    }
+
+    /// Removes every frame waiting in the queue or the outbox and counts it dropped;
+    /// keeps events. Returns the frames so the caller can release them.
+    fn drop_frames(&mut self) -> Vec<F> {
+        let mut dropped = Vec::new();
+        let mut kept = VecDeque::with_capacity(self.queue.len());
+        for item in self.queue.drain(..) {
+            match item {
+                Item::Frame { frame, .. } | Item::Pass(frame) => dropped.push(frame),
+                Item::Event(event) => kept.push_back(Item::Event(event)),
+            }
+        }
+        self.queue = kept;
+        let mut kept_out = VecDeque::with_capacity(self.outbox.len());
+        for out in self.outbox.drain(..) {
+            match out {
+                Output::Frame(frame) | Output::Pass(frame) => dropped.push(frame),
+                Output::Event(event) => kept_out.push_back(Output::Event(event)),
+            }
+        }
+        self.outbox = kept_out;
+        self.waiting = 0;
+        self.counters.dropped += dropped.len() as u64;
+        dropped
+    }
+}
+
+/// The batch-formation state of all streams of one element.
+pub struct Batcher<F, E> {
+    config: BatchConfig,
+    streams: BTreeMap<u32, Stream<F, E>>,
+}
+
+impl<F, E> Batcher<F, E> {
+    pub fn new(config: BatchConfig) -> Self {
+        Batcher {
+            config,
+            streams: BTreeMap::new(),
+        }
+    }
+
+    pub fn config(&self) -> BatchConfig {
+        self.config
+    }
+
+    pub fn set_config(&mut self, config: BatchConfig) {
+        self.config = config;
+    }
+
+    pub fn add_stream(&mut self, stream: u32, overflow: Overflow, priority: i32) {
+        self.streams
+            .entry(stream)
+            .or_insert_with(|| Stream::new(overflow, priority));
+    }
+
+    /// Forgets a stream; returns the frames it still had (counted nowhere any more).
+    pub fn remove_stream(&mut self, stream: u32) -> Vec<F> {
+        let Some(mut s) = self.streams.remove(&stream) else {
+            return Vec::new();
+        };
+        s.drop_frames()
+    }
+
+    pub fn streams(&self) -> impl Iterator<Item = u32> + '_ {
+        self.streams.keys().copied()
+    }
+
+    pub fn has_stream(&self, stream: u32) -> bool {
+        self.streams.contains_key(&stream)
+    }
+
+    pub fn set_overflow(&mut self, stream: u32, overflow: Overflow) {
+        if let Some(s) = self.streams.get_mut(&stream) {
+            s.overflow = overflow;
+        }
+    }
+
+    pub fn overflow(&self, stream: u32) -> Option<Overflow> {
+        self.streams.get(&stream).map(|s| s.overflow)
+    }
+
+    pub fn set_priority(&mut self, stream: u32, priority: i32) {
+        if let Some(s) = self.streams.get_mut(&stream) {
+            s.priority = priority;
+        }
+    }
+
+    pub fn counters(&self, stream: u32) -> Option<Counters> {
+        self.streams.get(&stream).map(|s| s.counters)
+    }
+
+    /// Frames queued, in inference or in the outbox: the "still waiting" term of the accounting.
+    pub fn frames_waiting(&self, stream: u32) -> u64 {
+        self.streams.get(&stream).map_or(0, |s| {
+            let queued = s.queue.iter().filter(|i| !matches!(i, Item::Event(_))).count();
+            let outgoing = s.outbox.iter().filter(|o| !matches!(o, Output::Event(_))).count();
+            (queued + s.inferring + outgoing) as u64
+        })
+    }
+
+    /// True when a block-mode producer may offer a frame now.
+    pub fn has_room(&self, stream: u32) -> bool {
+        self.streams
+            .get(&stream)
+            .is_none_or(|s| s.waiting < self.config.queue_size.max(1) || !s.is_active())
+    }
+
+    /// Offers a frame that arrived at `now`.
+    pub fn push_frame(&mut self, stream: u32, frame: F, now: Nanos) -> PushOutcome<F> {
+        let capacity = self.config.queue_size.max(1);
+        let Some(s) = self.streams.get_mut(&stream) else {
+            return PushOutcome::Refused(frame);
+        };
+        s.counters.frames_in += 1;
+        if s.paused || s.flushing {
+            s.counters.dropped += 1;
+            return PushOutcome::Refused(frame);
+        }
+        let mut dropped = None;
+        if s.waiting >= capacity {
+            let pos = s.oldest_waiting_position().expect("waiting > 0");
+            match s.overflow {
+                Overflow::Block => {
+                    s.counters.frames_in -= 1;
+                    return PushOutcome::Full(frame);
+                }
+                Overflow::DropOldest => {
+                    if let Some(Item::Frame { frame: old, .. }) = s.queue.remove(pos) {
+                        dropped = Some(old);
+                    }
+                    s.counters.dropped += 1;
+                }
+                Overflow::PassOldest => {
+                    if let Some(Item::Frame { frame: old, .. }) = s.queue.remove(pos) {
+                        s.queue.insert(pos, Item::Pass(old));
+                    }
+                    s.release_head();
+                }
+            }
+            s.waiting -= 1;
+        }
+        s.queue.push_back(Item::Frame { frame, arrived: now });
+        s.waiting += 1;
+        PushOutcome::Queued { dropped }
+    }
+
+    /// Offers a serialized event: it goes out behind everything the stream already has.
+    pub fn push_event(&mut self, stream: u32, event: E) {
+        if let Some(s) = self.streams.get_mut(&stream) {
+            if s.queue.is_empty() && s.inferring == 0 {
+                s.outbox.push_back(Output::Event(event));
+            } else {
+                s.queue.push_back(Item::Event(event));
+            }
+        }
+    }
+
+    /// The next thing to push downstream for `stream`, in order. Frames count as out here.
+    pub fn pop_output(&mut self, stream: u32) -> Option<Output<F, E>> {
+        let s = self.streams.get_mut(&stream)?;
+        let out = s.outbox.pop_front()?;
+        match out {
+            Output::Frame(_) => s.counters.frames_out += 1,
+            Output::Pass(_) => {
+                s.counters.frames_out += 1;
+                s.counters.passed += 1;
+            }
+            Output::Event(_) => {}
+        }
+        Some(out)
+    }
+
+    pub fn has_output(&self, stream: u32) -> bool {
+        self.streams.get(&stream).is_some_and(|s| !s.outbox.is_empty())
+    }
+
+    /// The stream has ended (EOS): batches no longer wait for it. Its queued frames still run.
+    pub fn set_eos(&mut self, stream: u32, eos: bool) {
+        if let Some(s) = self.streams.get_mut(&stream) {
+            s.eos = eos;
+        }
+    }
+
+    /// Pauses or resumes a stream. Pausing drops its queued frames (returned, counted) and
+    /// takes it out of the set batches wait for. Returns None when nothing changed.
+    pub fn set_paused(&mut self, stream: u32, paused: bool) -> Option<Vec<F>> {
+        let s = self.streams.get_mut(&stream)?;
+        if s.paused == paused {
+            return None;
+        }
+        s.paused = paused;
+        Some(if paused { s.drop_frames() } else { Vec::new() })
+    }
+
+    pub fn is_paused(&self, stream: u32) -> bool {
+        self.streams.get(&stream).is_some_and(|s| s.paused)
+    }
+
+    /// Flush start: queued and outgoing frames are dropped (returned, counted) and pending
+    /// events are returned so the caller can keep the sticky ones. Frames offered while
+    /// flushing are refused; frames in inference are dropped when their batch completes.
+    pub fn start_flush(&mut self, stream: u32) -> (Vec<F>, Vec<E>) {
+        let Some(s) = self.streams.get_mut(&stream) else {
+            return (Vec::new(), Vec::new());
+        };
+        s.flushing = true;
+        s.stale = s.inferring;
+        let frames = s.drop_frames();
+        let mut events: Vec<E> = s
+            .queue
+            .drain(..)
+            .filter_map(|item| match item {
+                Item::Event(e) => Some(e),
+                _ => None,
+            })
+            .collect();
+        events.extend(s.outbox.drain(..).filter_map(|o| match o {
+            Output::Event(e) => Some(e),
+            _ => None,
+        }));
+        (frames, events)
+    }
+
+    /// Flush stop: the stream takes frames again, and is no longer at EOS.
+    pub fn stop_flush(&mut self, stream: u32) {
+        if let Some(s) = self.streams.get_mut(&stream) {
+            s.flushing = false;
+            s.eos = false;
+        }
+    }
+
+    pub fn is_flushing(&self, stream: u32) -> bool {
+        self.streams.get(&stream).is_some_and(|s| s.flushing)
+    }
+
+    /// When the oldest takeable frame has waited `batch-timeout`; None with nothing queued.
+    pub fn deadline(&self) -> Option<Nanos> {
+        self.streams
+            .values()
+            .filter_map(|s| s.head_arrival())
+            .min()
+            .map(|t| t.saturating_add(self.config.batch_timeout))
+    }
+
+    /// True when a batch should run now (see `next_batch`).
+    pub fn is_due(&self, now: Nanos) -> bool {
+        let takeable: usize = self.streams.values().map(|s| s.takeable()).sum();
+        if takeable == 0 {
+            return false;
+        }
+        let every_active_has_one = self
+            .streams
+            .values()
+            .filter(|s| s.is_active())
+            .all(|s| s.takeable() > 0);
+        every_active_has_one
+            || takeable >= self.config.max_batch_size.max(1)
+            || self.deadline().is_some_and(|d| now >= d)
+    }
+
+    /// Forms the next batch if one is due: when every active (not paused, not at EOS)
+    /// stream has a frame, when `max-batch-size` frames are queued, or when the oldest
+    /// frame has waited `batch-timeout`. Frames are taken from queue heads: higher
+    /// priority first, then the longest waiting, and a frame that has waited past the
+    /// timeout goes before any priority, so no stream starves.
+    pub fn next_batch(&mut self, now: Nanos) -> Option<Vec<BatchFrame<F>>> {
+        if !self.is_due(now) {
+            return None;
+        }
+        let max = self.config.max_batch_size.max(1);
+        let timeout = self.config.batch_timeout;
+        let mut batch = Vec::new();
+        while batch.len() < max {
+            let pick = self
+                .streams
+                .iter()
+                .filter_map(|(&index, s)| {
+                    let arrived = s.head_arrival()?;
+                    let overdue = now.saturating_sub(arrived) >= timeout;
+                    Some((index, overdue, s.priority, arrived))
+                })
+                .max_by(|a, b| {
+                    (a.1, a.2)
+                        .cmp(&(b.1, b.2))
+                        .then_with(|| b.3.cmp(&a.3))
+                        .then_with(|| b.0.cmp(&a.0))
+                });
+            let Some((index, ..)) = pick else { break };
+            let s = self.streams.get_mut(&index).expect("picked from the map");
+            if let Some(Item::Frame { frame, arrived }) = s.queue.pop_front() {
+                s.waiting -= 1;
+                s.inferring += 1;
+                batch.push(BatchFrame {
+                    stream: index,
+                    frame,
+                    arrived,
+                });
+            }
+        }
+        (!batch.is_empty()).then_some(batch)
+    }
+
+    /// A batch's frames are done with inference: each goes to its stream's outbox (or is
+    /// dropped and returned if its stream was flushed or removed meanwhile), and what waited
+    /// behind them is released.
+    pub fn complete_batch(&mut self, frames: impl IntoIterator<Item = (u32, F)>) -> Vec<F> {
+        let mut dropped = Vec::new();
+        for (index, frame) in frames {
+            let Some(s) = self.streams.get_mut(&index) else {
+                dropped.push(frame);
+                continue;
+            };
+            s.inferring = s.inferring.saturating_sub(1);
+            if s.stale > 0 {
+                s.stale -= 1;
+                s.counters.dropped += 1;
+                dropped.push(frame);
+            } else {
+                s.outbox.push_back(Output::Frame(frame));
+            }
+        }
+        for s in self.streams.values_mut() {
+            s.release_head();
+        }
+        dropped
+    }
+
+    /// Total frames waiting for inference over all streams.
+    pub fn queued_frames(&self) -> usize {
+        self.streams.values().map(|s| s.waiting).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,297 @@
+use super::*;
+use proptest::prelude::*;
+
+const MS: Nanos = 1_000_000;
+
+fn config(max_batch_size: usize, queue_size: usize) -> BatchConfig {
+    BatchConfig {
+        max_batch_size,
+        batch_timeout: 40 * MS,
+        queue_size,
+    }
+}
+
+/// Frames are (stream, sequence number) so order can be checked.
+type TestBatcher = Batcher<(u32, u64), &'static str>;
+
+fn batcher(streams: u32, overflow: Overflow, cfg: BatchConfig) -> TestBatcher {
+    let mut b = Batcher::new(cfg);
+    for i in 0..streams {
+        b.add_stream(i, overflow, 0);
+    }
+    b
+}
+
+fn queued(outcome: PushOutcome<(u32, u64)>) -> Option<(u32, u64)> {
+    match outcome {
+        PushOutcome::Queued { dropped } => dropped,
+        other => panic!("expected Queued, got {other:?}"),
+    }
+}
+
+#[test]
+fn batch_runs_when_every_active_stream_has_a_frame() {
+    let mut b = batcher(3, Overflow::Block, config(8, 2));
+    queued(b.push_frame(0, (0, 0), 0));
+    queued(b.push_frame(1, (1, 0), MS));
+    assert!(b.next_batch(2 * MS).is_none(), "stream 2 has no frame yet");
+    queued(b.push_frame(2, (2, 0), 3 * MS));
+    let batch = b.next_batch(3 * MS).expect("all three streams have a frame");
+    assert_eq!(batch.len(), 3);
+}
+
+#[test]
+fn batch_runs_at_max_batch_size() {
+    let mut b = batcher(4, Overflow::Block, config(2, 4));
+    queued(b.push_frame(0, (0, 0), 0));
+    assert!(b.next_batch(0).is_none());
+    queued(b.push_frame(0, (0, 1), 0));
+    let batch = b.next_batch(0).expect("two frames queued, max is two");
+    let frames: Vec<_> = batch.iter().map(|f| f.frame).collect();
+    assert_eq!(frames, vec![(0, 0), (0, 1)]);
+}
+
+#[test]
+fn batch_runs_at_timeout() {
+    let mut b = batcher(2, Overflow::Block, config(8, 2));
+    queued(b.push_frame(0, (0, 0), 10 * MS));
+    assert_eq!(b.deadline(), Some(50 * MS));
+    assert!(b.next_batch(49 * MS).is_none());
+    let batch = b.next_batch(50 * MS).expect("oldest frame waited the timeout");
+    assert_eq!(batch.len(), 1);
+    assert_eq!(batch[0].arrived, 10 * MS);
+}
+
+#[test]
+fn paused_and_finished_streams_are_not_waited_for() {
+    let mut b = batcher(3, Overflow::Block, config(8, 2));
+    b.set_eos(1, true);
+    assert_eq!(b.set_paused(2, true).map(|v| v.len()), Some(0));
+    queued(b.push_frame(0, (0, 0), 0));
+    assert!(b.next_batch(0).is_some(), "only stream 0 is active");
+}
+
+#[test]
+fn pausing_drops_queued_frames_and_refuses_new_ones() {
+    let mut b = batcher(2, Overflow::Block, config(8, 4));
+    queued(b.push_frame(0, (0, 0), 0));
+    queued(b.push_frame(0, (0, 1), 0));
+    let dropped = b.set_paused(0, true).expect("state changed");
+    assert_eq!(dropped, vec![(0, 0), (0, 1)]);
+    assert!(matches!(b.push_frame(0, (0, 2), 0), PushOutcome::Refused(_)));
+    assert_eq!(b.counters(0).unwrap().dropped, 3);
+    assert!(b.set_paused(0, true).is_none(), "already paused");
+    assert!(b.set_paused(0, false).is_some());
+    queued(b.push_frame(0, (0, 3), 0));
+}
+
+#[test]
+fn block_mode_reports_full_without_counting() {
+    let mut b = batcher(1, Overflow::Block, config(8, 2));
+    queued(b.push_frame(0, (0, 0), 0));
+    queued(b.push_frame(0, (0, 1), 0));
+    assert!(!b.has_room(0));
+    assert!(matches!(b.push_frame(0, (0, 2), 0), PushOutcome::Full((0, 2))));
+    assert_eq!(b.counters(0).unwrap().frames_in, 2);
+}
+
+#[test]
+fn drop_oldest_drops_the_oldest_frame() {
+    let mut b = batcher(2, Overflow::DropOldest, config(8, 2));
+    queued(b.push_frame(0, (0, 0), 0));
+    queued(b.push_frame(0, (0, 1), 1));
+    assert_eq!(queued(b.push_frame(0, (0, 2), 2)), Some((0, 0)));
+    let c = b.counters(0).unwrap();
+    assert_eq!((c.frames_in, c.dropped), (3, 1));
+}
+
+/// Drains a stream's outbox into readable labels.
+fn drain(b: &mut TestBatcher, stream: u32) -> Vec<String> {
+    std::iter::from_fn(|| b.pop_output(stream))
+        .map(|o| match o {
+            Output::Frame((_, seq)) => format!("frame{seq}"),
+            Output::Pass((_, seq)) => format!("pass{seq}"),
+            Output::Event(e) => e.to_string(),
+        })
+        .collect()
+}
+
+fn complete(b: &mut TestBatcher, batch: Vec<BatchFrame<(u32, u64)>>) {
+    let dropped = b.complete_batch(batch.into_iter().map(|f| (f.stream, f.frame)));
+    assert!(dropped.is_empty());
+}
+
+#[test]
+fn pass_oldest_pushes_the_oldest_frame_without_inference_in_order() {
+    let mut b = batcher(2, Overflow::PassOldest, config(8, 1));
+    queued(b.push_frame(0, (0, 0), 0));
+    queued(b.push_frame(0, (0, 1), 1));
+    assert_eq!(drain(&mut b, 0), vec!["pass0"]);
+    let c = b.counters(0).unwrap();
+    assert_eq!((c.frames_in, c.frames_out, c.passed, c.dropped), (2, 1, 1, 0));
+}
+
+#[test]
+fn events_wait_behind_frames_and_go_first_when_idle() {
+    let mut b = batcher(1, Overflow::Block, config(8, 2));
+    b.push_event(0, "caps");
+    assert_eq!(drain(&mut b, 0), vec!["caps"], "idle: straight to the outbox");
+    queued(b.push_frame(0, (0, 0), 0));
+    b.push_event(0, "segment");
+    queued(b.push_frame(0, (0, 1), 0));
+    // Only the frame before the event can join the batch.
+    let batch = b.next_batch(0).unwrap();
+    assert_eq!(batch.len(), 1);
+    b.push_event(0, "custom");
+    assert!(drain(&mut b, 0).is_empty(), "frame 0 is still in inference");
+    complete(&mut b, batch);
+    assert_eq!(drain(&mut b, 0), vec!["frame0", "segment"]);
+    let batch = b.next_batch(0).unwrap();
+    complete(&mut b, batch);
+    assert_eq!(drain(&mut b, 0), vec!["frame1", "custom"]);
+}
+
+#[test]
+fn frames_in_inference_during_a_flush_are_dropped() {
+    let mut b = batcher(1, Overflow::Block, config(8, 2));
+    queued(b.push_frame(0, (0, 0), 0));
+    let batch = b.next_batch(0).unwrap();
+    b.start_flush(0);
+    b.stop_flush(0);
+    queued(b.push_frame(0, (0, 1), 0));
+    let dropped = b.complete_batch(batch.into_iter().map(|f| (f.stream, f.frame)));
+    assert_eq!(dropped, vec![(0, 0)]);
+    let batch = b.next_batch(0).unwrap();
+    complete(&mut b, batch);
+    assert_eq!(drain(&mut b, 0), vec!["frame1"]);
+    let c = b.counters(0).unwrap();
+    assert_eq!((c.frames_in, c.frames_out, c.dropped), (2, 1, 1));
+}
+
+#[test]
+fn flush_drops_frames_and_returns_events() {
+    let mut b = batcher(1, Overflow::Block, config(8, 4));
+    queued(b.push_frame(0, (0, 0), 0));
+    b.push_event(0, "tag");
+    queued(b.push_frame(0, (0, 1), 0));
+    let (frames, events) = b.start_flush(0);
+    assert_eq!(frames.len(), 2);
+    assert_eq!(events, vec!["tag"]);
+    assert!(b.pop_output(0).is_none());
+    assert!(matches!(b.push_frame(0, (0, 2), 0), PushOutcome::Refused(_)));
+    b.stop_flush(0);
+    queued(b.push_frame(0, (0, 3), 0));
+    assert_eq!(b.counters(0).unwrap().dropped, 3);
+}
+
+#[test]
+fn higher_priority_streams_are_batched_first_but_overdue_frames_win() {
+    let mut b = batcher(3, Overflow::Block, config(1, 2));
+    b.set_priority(2, 10);
+    queued(b.push_frame(0, (0, 0), 0));
+    queued(b.push_frame(2, (2, 0), 5 * MS));
+    let batch = b.next_batch(5 * MS).unwrap();
+    assert_eq!(batch[0].stream, 2, "higher priority first");
+    queued(b.push_frame(2, (2, 1), 6 * MS));
+    let batch = b.next_batch(40 * MS).unwrap();
+    assert_eq!(batch[0].stream, 0, "stream 0's frame waited past the timeout");
+}
+
+/// One step of a random schedule.
+#[derive(Clone, Debug)]
+enum Op {
+    Frame(u32),
+    Event(u32),
+    Advance(u64),
+    Batch,
+    Outputs,
+    Eos(u32),
+    Pause(u32, bool),
+    Flush(u32),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0u32..4).prop_map(Op::Frame),
+        1 => (0u32..4).prop_map(Op::Event),
+        2 => (0u64..60).prop_map(Op::Advance),
+        3 => Just(Op::Batch),
+        2 => Just(Op::Outputs),
+        1 => (0u32..4).prop_map(Op::Eos),
+        1 => (0u32..4, any::<bool>()).prop_map(|(s, p)| Op::Pause(s, p)),
+        1 => (0u32..4).prop_map(Op::Flush),
+    ]
+}
+
+fn overflow() -> impl Strategy<Value = Overflow> {
+    prop_oneof![
+        Just(Overflow::Block),
+        Just(Overflow::DropOldest),
+        Just(Overflow::PassOldest)
+    ]
+}
+
+proptest! {
+    /// Under any schedule: frames in == out + dropped + waiting for every stream; frames
+    /// leave each stream in arrival order; no batch is larger than the maximum; and a batch
+    /// is always due once every active stream has a frame or the timeout has passed.
+    #[test]
+    fn accounting_order_and_liveness(
+        ops in proptest::collection::vec(op(), 1..300),
+        overflow in overflow(),
+        max_batch in 1usize..6,
+        queue_size in 1usize..4,
+    ) {
+        let cfg = BatchConfig { max_batch_size: max_batch, batch_timeout: 40 * MS, queue_size };
+        let mut b = batcher(4, overflow, cfg);
+        let mut now = 0;
+        let mut next_seq = [0u64; 4];
+        let mut last_out: [Option<u64>; 4] = [None; 4];
+        let mut check_order = |stream: u32, seq: u64| {
+            let last = &mut last_out[stream as usize];
+            prop_assert!(last.is_none_or(|l| l < seq), "stream {stream}: {seq} after {last:?}");
+            *last = Some(seq);
+            Ok(())
+        };
+        for op in ops {
+            match op {
+                Op::Frame(s) => {
+                    let seq = next_seq[s as usize];
+                    next_seq[s as usize] += 1;
+                    if let PushOutcome::Full(_) = b.push_frame(s, (s, seq), now) {
+                        // A blocked producer would wait: it retries after a batch.
+                        next_seq[s as usize] -= 1;
+                    }
+                }
+                Op::Event(s) => b.push_event(s, "event"),
+                Op::Advance(ms) => now += ms * MS,
+                Op::Batch => {
+                    if let Some(batch) = b.next_batch(now) {
+                        prop_assert!(batch.len() <= max_batch);
+                        b.complete_batch(batch.into_iter().map(|f| (f.stream, f.frame)));
+                    }
+                }
+                Op::Outputs => {
+                    for s in 0..4 {
+                        while let Some(out) = b.pop_output(s) {
+                            if let Output::Frame((_, seq)) | Output::Pass((_, seq)) = out {
+                                check_order(s, seq)?;
+                            }
+                        }
+                    }
+                }
+                Op::Eos(s) => b.set_eos(s, true),
+                Op::Pause(s, p) => { b.set_paused(s, p); }
+                Op::Flush(s) => { b.start_flush(s); b.stop_flush(s); }
+            }
+            for s in 0..4 {
+                let c = b.counters(s).unwrap();
+                prop_assert_eq!(c.frames_in, c.frames_out + c.dropped + b.frames_waiting(s));
+                prop_assert!(c.passed <= c.frames_out);
+            }
+            if let Some(deadline) = b.deadline() {
+                prop_assert!(b.is_due(deadline), "a queued frame must be due by its deadline");
+            }
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! CPU preprocessing: one pass from a raw frame (RGB family, NV12, I420) to the model's
+//! letterboxed, normalised, planar RGB float input.
+//!
+//! The resize is bilinear with OpenCV's `INTER_LINEAR` pixel-centre convention and each
+//! channel rounded to an 8-bit level, so the tensor matches what the usual
+//! OpenCV letterbox (`cv2.resize` + grey 114 border) feeds the model.
+
+/// Where R, G and B sit in a packed pixel, and its size in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PackedLayout {
+    pub r: usize,
+    pub g: usize,
+    pub b: usize,
+    pub bytes_per_pixel: usize,
+}
+
+/// YUV to RGB conversion constants (luma coefficients of R and B, and the value range).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct YuvMatrix {
+    pub kr: f32,
+    pub kb: f32,
+    pub full_range: bool,
+}
+
+impl YuvMatrix {
+    pub const BT601: YuvMatrix = YuvMatrix {
+        kr: 0.299,
+        kb: 0.114,
+        full_range: false,
+    };
+    pub const BT709: YuvMatrix = YuvMatrix {
+        kr: 0.2126,
+        kb: 0.0722,
+        full_range: false,
+    };
+
+    fn to_rgb(self, y: f32, u: f32, v: f32) -> [f32; 3] {
+        let (y, cb, cr) = if self.full_range {
+            (y, u - 128.0, v - 128.0)
+        } else {
+            (
+                (y - 16.0) * (255.0 / 219.0),
+                (u - 128.0) * (255.0 / 224.0),
+                (v - 128.0) * (255.0 / 224.0),
+            )
+        };
+        let r = y + 2.0 * (1.0 - self.kr) * cr;
+        let b = y + 2.0 * (1.0 - self.kb) * cb;
+        let g = (y - self.kr * r - self.kb * b) / (1.0 - self.kr - self.kb);
+        [r, g, b]
+    }
+}
+
+/// Pixel formats the preprocessor reads.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PixelFormat {
+    Packed(PackedLayout),
+    /// Y plane, then one interleaved U/V plane at half resolution.
+    Nv12(YuvMatrix),
+    /// Y, U and V planes, chroma at half resolution.
+    I420(YuvMatrix),
+}
+
+/// A borrowed raw frame: planes and their strides in bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct FrameView<'a> {
+    pub format: PixelFormat,
+    pub width: usize,
+    pub height: usize,
+    pub planes: [&'a [u8]; 3],
+    pub strides: [usize; 3],
+}
+
+/// How a frame was placed in the square model input; maps model coordinates back.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Letterbox {
+    /// Model pixels per frame pixel.
+    pub gain: f32,
+    pub pad_left: usize,
+    pub pad_top: usize,
+    pub scaled_width: usize,
+    pub scaled_height: usize,
+    pub frame_width: usize,
+    pub frame_height: usize,
+}
+
+impl Letterbox {
+    /// The same placement as the Ultralytics/OpenCV letterbox: scale to fit, round the
+    /// scaled size, centre it (split padding rounds the left/top side down).
+    pub fn new(frame_width: usize, frame_height: usize, size: usize) -> Letterbox {
+        let gain = (size as f32 / frame_width as f32).min(size as f32 / frame_height as f32);
+        let scaled_width = ((frame_width as f32 * gain).round() as usize).clamp(1, size);
+        let scaled_height = ((frame_height as f32 * gain).round() as usize).clamp(1, size);
+        let pad_w = (size - scaled_width) as f32 / 2.0;
+        let pad_h = (size - scaled_height) as f32 / 2.0;
+        Letterbox {
+            gain,
+            pad_left: (pad_w - 0.1).round() as usize,
+            pad_top: (pad_h - 0.1).round() as usize,
+            scaled_width,
+            scaled_height,
+            frame_width,
+            frame_height,
+        }
+    }
+
+    /// Model input pixel -> frame pixel, clamped to the frame.
+    pub fn to_frame(&self, x: f32, y: f32) -> (f32, f32) {
+        let fx = (x - self.pad_left as f32) / self.gain;
+        let fy = (y - self.pad_top as f32) / self.gain;
+        (
+            fx.clamp(0.0, self.frame_width as f32),
+            fy.clamp(0.0, self.frame_height as f32),
+        )
+    }
+}
+
+/// Bilinear taps along one axis: for each output index, two source indices and the
+/// weight of the second.
+struct Taps {
+    first: Vec<usize>,
+    second: Vec<usize>,
+    weight: Vec<f32>,
+}
+
+impl Taps {
+    /// OpenCV INTER_LINEAR: source = (dst + 0.5) * scale - 0.5, clamped at the edges.
+    fn new(src_len: usize, dst_len: usize, scale: f64) -> Taps {
+        let mut taps = Taps {
+            first: Vec::with_capacity(dst_len),
+            second: Vec::with_capacity(dst_len),
+            weight: Vec::with_capacity(dst_len),
+        };
+        for d in 0..dst_len {
+            let pos = (d as f64 + 0.5) * scale - 0.5;
+            let mut i = pos.floor();
+            let mut w = pos - i;
+            if i < 0.0 {
+                i = 0.0;
+                w = 0.0;
+            }
+            let mut i = i as usize;
+            if i + 1 >= src_len {
+                i = src_len - 1;
+                w = 0.0;
+            }
+            taps.first.push(i);
+            taps.second.push((i + 1).min(src_len - 1));
+            taps.weight.push(w as f32);
+        }
+        taps
+    }
+}
+
+#[inline(always)]
+fn lerp(a: u8, b: u8, w: f32) -> f32 {
+    a as f32 + (b as f32 - a as f32) * w
+}
+
+#[inline(always)]
+fn bilinear(top: &[u8], bottom: &[u8], i0: usize, i1: usize, wx: f32, wy: f32) -> f32 {
+    let t = lerp(top[i0], top[i1], wx);
+    let b = lerp(bottom[i0], bottom[i1], wx);
+    t + (b - t) * wy
+}
+
+/// Grey padding value of the Ultralytics letterbox, normalised.
+pub const PAD_VALUE: f32 = 114.0 / 255.0;
+
+/// Why a frame cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreprocessError(pub String);
+
+impl std::fmt::Display for PreprocessError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn check_plane(name: &str, plane: &[u8], stride: usize, rows: usize, row_bytes: usize) -> Result<(), PreprocessError> {
+    let needed = if rows == 0 { 0 } else { stride * (rows - 1) + row_bytes };
+    if stride < row_bytes || plane.len() < needed {
+        return Err(PreprocessError(format!(
+            "{name} plane has {} bytes with stride {stride}, {needed} needed",
+            plane.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Letterboxes `frame` into `out`, a planar RGB tensor of `3 * size * size` values in 0..1.
+pub fn letterbox_into(frame: &FrameView, size: usize, out: &mut [f32]) -> Result<Letterbox, PreprocessError> {
+    let (w, h) = (frame.width, frame.height);
+    if w == 0 || h == 0 || size == 0 {
+        return Err(PreprocessError(format!("empty frame {w}x{h}")));
+    }
+    let area = size * size;
+    if out.len() != 3 * area {
+        return Err(PreprocessError(format!("output holds {} values, {} needed", out.len(), 3 * area)));
+    }
+    let lb = Letterbox::new(w, h, size);
+    let scale_x = w as f64 / lb.scaled_width as f64;
+    let scale_y = h as f64 / lb.scaled_height as f64;
+    let xs = Taps::new(w, lb.scaled_width, scale_x);
+    let ys = Taps::new(h, lb.scaled_height, scale_y);
+    let (r_out, rest) = out.split_at_mut(area);
+    let (g_out, b_out) = rest.split_at_mut(area);
+    r_out.fill(PAD_VALUE);
+    g_out.fill(PAD_VALUE);
+    b_out.fill(PAD_VALUE);
+    let level = |v: f32| (v + 0.5).floor().clamp(0.0, 255.0) / 255.0;
+
+    match frame.format {
+        PixelFormat::Packed(layout) => {
+            check_plane("RGB", frame.planes[0], frame.strides[0], h, w * layout.bytes_per_pixel)?;
+            let bpp = layout.bytes_per_pixel;
+            // Byte offsets of each tap, per channel, so the inner loop only indexes.
+            let (x0, x1): (Vec<usize>, Vec<usize>) =
+                xs.first.iter().zip(&xs.second).map(|(&a, &b)| (a * bpp, b * bpp)).unzip();
+            for dy in 0..lb.scaled_height {
+                let stride = frame.strides[0];
+                let top = &frame.planes[0][ys.first[dy] * stride..][..w * bpp];
+                let bottom = &frame.planes[0][ys.second[dy] * stride..][..w * bpp];
+                let wy = ys.weight[dy];
+                let row = (lb.pad_top + dy) * size + lb.pad_left;
+                let (r_row, g_row, b_row) = (
+                    &mut r_out[row..row + lb.scaled_width],
+                    &mut g_out[row..row + lb.scaled_width],
+                    &mut b_out[row..row + lb.scaled_width],
+                );
+                for dx in 0..lb.scaled_width {
+                    let (a, b, wx) = (x0[dx], x1[dx], xs.weight[dx]);
+                    r_row[dx] = level(bilinear(top, bottom, a + layout.r, b + layout.r, wx, wy));
+                    g_row[dx] = level(bilinear(top, bottom, a + layout.g, b + layout.g, wx, wy));
+                    b_row[dx] = level(bilinear(top, bottom, a + layout.b, b + layout.b, wx, wy));
+                }
+            }
+        }
+        PixelFormat::Nv12(matrix) | PixelFormat::I420(matrix) => {
+            let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+            let nv12 = matches!(frame.format, PixelFormat::Nv12(_));
+            check_plane("Y", frame.planes[0], frame.strides[0], h, w)?;
+            if nv12 {
+                check_plane("UV", frame.planes[1], frame.strides[1], ch, cw * 2)?;
+            } else {
+                check_plane("U", frame.planes[1], frame.strides[1], ch, cw)?;
+                check_plane("V", frame.planes[2], frame.strides[2], ch, cw)?;
+            }
+            // Chroma samples sit at the centre of each 2x2 luma block.
+            let cxs = Taps::new(cw, lb.scaled_width, scale_x / 2.0);
+            let cys = Taps::new(ch, lb.scaled_height, scale_y / 2.0);
+            let row_of = |plane: usize, y: usize| &frame.planes[plane][y * frame.strides[plane]..];
+            for dy in 0..lb.scaled_height {
+                let (y_top, y_bottom, wy) = (row_of(0, ys.first[dy]), row_of(0, ys.second[dy]), ys.weight[dy]);
+                let (cy0, cy1, cwy) = (cys.first[dy], cys.second[dy], cys.weight[dy]);
+                let row = (lb.pad_top + dy) * size + lb.pad_left;
+                for dx in 0..lb.scaled_width {
+                    let luma = bilinear(y_top, y_bottom, xs.first[dx], xs.second[dx], xs.weight[dx], wy);
+                    let (c0, c1, cwx) = (cxs.first[dx], cxs.second[dx], cxs.weight[dx]);
+                    let (u, v) = if nv12 {
+                        let (top, bottom) = (row_of(1, cy0), row_of(1, cy1));
+                        (
+                            bilinear(top, bottom, 2 * c0, 2 * c1, cwx, cwy),
+                            bilinear(top, bottom, 2 * c0 + 1, 2 * c1 + 1, cwx, cwy),
+                        )
+                    } else {
+                        (
+                            bilinear(row_of(1, cy0), row_of(1, cy1), c0, c1, cwx, cwy),
+                            bilinear(row_of(2, cy0), row_of(2, cy1), c0, c1, cwx, cwy),
+                        )
+                    };
+                    let [r, g, b] = matrix.to_rgb(luma, u, v);
+                    r_out[row + dx] = level(r);
+                    g_out[row + dx] = level(g);
+                    b_out[row + dx] = level(b);
+                }
+            }
+        }
+    }
+    Ok(lb)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RGB: PixelFormat = PixelFormat::Packed(PackedLayout { r: 0, g: 1, b: 2, bytes_per_pixel: 3 });
+    const BGRX: PixelFormat = PixelFormat::Packed(PackedLayout { r: 2, g: 1, b: 0, bytes_per_pixel: 4 });
+
+    #[test]
+    fn letterbox_matches_ultralytics_placement() {
+        // 1088x1920 portrait into 640: gain 1/3, scaled 363x640, 277 columns of padding.
+        let lb = Letterbox::new(1088, 1920, 640);
+        assert_eq!((lb.scaled_width, lb.scaled_height), (363, 640));
+        assert_eq!((lb.pad_left, lb.pad_top), (138, 0));
+        let (x, y) = lb.to_frame(138.0 + 363.0 / 2.0, 320.0);
+        assert!((x - 544.0).abs() < 2.0 && (y - 960.0).abs() < 1.0, "{x},{y}");
+    }
+
+    #[test]
+    fn uniform_colour_survives_every_packed_layout() {
+        let (w, h) = (37, 21);
+        let rgb: Vec<u8> = (0..w * h).flat_map(|_| [200u8, 100, 50]).collect();
+        let bgrx: Vec<u8> = (0..w * h).flat_map(|_| [50u8, 100, 200, 255]).collect();
+        for (format, data, bpp) in [(RGB, &rgb, 3), (BGRX, &bgrx, 4)] {
+            let frame = FrameView { format, width: w, height: h, planes: [data, &[], &[]], strides: [w * bpp, 0, 0] };
+            let mut out = vec![0.0; 3 * 64 * 64];
+            let lb = letterbox_into(&frame, 64, &mut out).unwrap();
+            let centre = 32 * 64 + 32;
+            assert_eq!(out[centre], 200.0 / 255.0);
+            assert_eq!(out[64 * 64 + centre], 100.0 / 255.0);
+            assert_eq!(out[2 * 64 * 64 + centre], 50.0 / 255.0);
+            assert_eq!(out[0], PAD_VALUE, "top-left is padding ({lb:?})");
+        }
+    }
+
+    #[test]
+    fn grey_yuv_gives_grey_rgb() {
+        let (w, h) = (16, 10);
+        let y = vec![126u8; w * h];
+        let uv = vec![128u8; w * h / 2];
+        let frame = FrameView {
+            format: PixelFormat::Nv12(YuvMatrix::BT709),
+            width: w,
+            height: h,
+            planes: [&y, &uv, &[]],
+            strides: [w, w, 0],
+        };
+        let mut out = vec![0.0; 3 * 32 * 32];
+        letterbox_into(&frame, 32, &mut out).unwrap();
+        let centre = 16 * 32 + 16;
+        let expected = ((126.0 - 16.0) * 255.0 / 219.0f32 + 0.5).floor() / 255.0;
+        for c in 0..3 {
+            assert!((out[c * 1024 + centre] - expected).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn short_plane_is_an_error() {
+        let data = vec![0u8; 10];
+        let frame = FrameView { format: RGB, width: 8, height: 8, planes: [&data, &[], &[]], strides: [24, 0, 0] };
+        let mut out = vec![0.0; 3 * 32 * 32];
+        assert!(letterbox_into(&frame, 32, &mut out).is_err());
+    }
+}
