@@ -1,0 +1,98 @@
+//! Shared helpers for the integration tests: GStreamer set-up with the plugin registered
+//! statically, where the installed model and videos are, and decoding real frames.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Once;
+
+use gst::prelude::*;
+
+pub fn init() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        gst::init().expect("GStreamer initialises");
+        gstposebatch::plugin_register_static().expect("plugin registers");
+    });
+}
+
+/// The folder with cam01.mp4 .. cam04.mp4 (installed by `make setup`).
+pub fn media_dir() -> PathBuf {
+    let dir = gstposebatch::install_paths::data_dir().join("media/pose2sim-multiperson");
+    assert!(dir.join("cam01.mp4").is_file(), "videos missing in {}: run `make setup`", dir.display());
+    dir
+}
+
+pub fn camera(n: usize) -> PathBuf {
+    media_dir().join(format!("cam0{n}.mp4"))
+}
+
+pub fn model() -> PathBuf {
+    let path = gstposebatch::install_paths::default_model(false);
+    assert!(path.is_file(), "model missing at {}: run `make setup`", path.display());
+    path
+}
+
+/// The decode chain shared with scripts/reference_poses.py, so both see the same pixels.
+pub fn decode_launch(path: &std::path::Path, format: &str) -> String {
+    format!(
+        "filesrc location=\"{}\" ! qtdemux ! h264parse ! avdec_h264 ! videoconvert ! video/x-raw,format={format}",
+        path.display()
+    )
+}
+
+/// Decodes a video and keeps the frames at `indices` (as samples, caps included).
+pub fn decode_frames(path: &std::path::Path, format: &str, indices: &[usize]) -> Vec<gst::Sample> {
+    let pipeline = gst::parse::launch(&format!("{} ! appsink name=sink sync=false", decode_launch(path, format)))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut out = Vec::new();
+    let mut index = 0;
+    while let Ok(sample) = sink.pull_sample() {
+        if indices.contains(&index) {
+            out.push(sample);
+        }
+        index += 1;
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert_eq!(out.len(), indices.len(), "{} has fewer frames than asked", path.display());
+    out
+}
+
+/// A posebatch element with the installed model, on CPU.
+pub fn posebatch() -> gst::Element {
+    gst::ElementFactory::make("posebatch")
+        .property("model", model().to_str().unwrap())
+        .property_from_str("execution-provider", "cpu")
+        .build()
+        .unwrap()
+}
+
+/// Waits for EOS or an error on the bus; returns the error text, if any.
+pub fn run_to_eos(pipeline: &gst::Pipeline, timeout_s: u64) -> Result<(), String> {
+    let bus = pipeline.bus().unwrap();
+    let result = loop {
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_seconds(timeout_s)) else {
+            break Err(format!("no EOS within {timeout_s} s"));
+        };
+        match msg.view() {
+            gst::MessageView::Eos(_) => break Ok(()),
+            gst::MessageView::Error(e) => break Err(format!("{} ({:?})", e.error(), e.debug())),
+            _ => {}
+        }
+    };
+    pipeline.set_state(gst::State::Null).unwrap();
+    result
+}
+
+/// Path of the plugin library `cargo build --release` makes (for gst-launch and Python).
+pub fn plugin_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release");
+    assert!(
+        dir.join("libgstposebatch.so").is_file(),
+        "build the plugin first: cargo build --release (make test does)"
+    );
+    dir
+}
