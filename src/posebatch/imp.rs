@@ -540,6 +540,15 @@ impl PoseBatch {
     }
 }
 
+/// Runs a pad function on the element, turning a panic into an element error. A pad that
+/// has lost its parent (released, element shutting down) gets `fallback`.
+fn guarded<R>(parent: Option<&gst::Object>, fallback: impl FnOnce() -> R, f: impl FnOnce(&PoseBatch) -> R) -> R {
+    match parent {
+        Some(p) if p.is::<super::PoseBatch>() => PoseBatch::catch_panic_pad_function(parent, fallback, f),
+        _ => fallback(),
+    }
+}
+
 #[glib::object_subclass]
 impl ObjectSubclass for PoseBatch {
     const NAME: &'static str = "GstPoseBatch";
@@ -814,16 +823,16 @@ impl ElementImpl for PoseBatch {
         let sinkpad = gst::PadBuilder::<PoseBatchSinkPad>::from_template(templ)
             .name(format!("sink_{index}"))
             .chain_function(|pad, parent, buffer| {
-                PoseBatch::catch_panic_pad_function(parent, || Err(gst::FlowError::Error), |imp| imp.sink_chain(pad, buffer))
+                guarded(parent, || Err(gst::FlowError::Error), |imp| imp.sink_chain(pad, buffer))
             })
             .event_function(|pad, parent, event| {
-                PoseBatch::catch_panic_pad_function(parent, || false, |imp| imp.sink_event(pad, event))
+                guarded(parent, || false, |imp| imp.sink_event(pad, event))
             })
             .query_function(|pad, parent, query| {
-                PoseBatch::catch_panic_pad_function(parent, || false, |imp| imp.sink_query(pad, query))
+                guarded(parent, || false, |imp| imp.sink_query(pad, query))
             })
             .iterate_internal_links_function(|pad, parent| {
-                PoseBatch::catch_panic_pad_function(parent, || gst::Iterator::from_vec(vec![]), |imp| {
+                guarded(parent, || gst::Iterator::from_vec(vec![]), |imp| {
                     gst::Iterator::from_vec(imp.srcpad(pad.index()).into_iter().collect())
                 })
             })
@@ -834,19 +843,19 @@ impl ElementImpl for PoseBatch {
             .name(format!("src_{index}"))
             .event_function(|pad, parent, event| {
                 // Upstream events (seek, QoS, navigation) go to this stream's sink pad.
-                PoseBatch::catch_panic_pad_function(parent, || false, |_| gst::Pad::event_default(pad, parent, event))
+                guarded(parent, || false, |_| gst::Pad::event_default(pad, parent, event))
             })
             .query_function(|pad, parent, query| {
-                PoseBatch::catch_panic_pad_function(parent, || false, |imp| imp.src_query(pad, query))
+                guarded(parent, || false, |imp| imp.src_query(pad, query))
             })
             .iterate_internal_links_function(|pad, parent| {
-                PoseBatch::catch_panic_pad_function(parent, || gst::Iterator::from_vec(vec![]), |imp| {
+                guarded(parent, || gst::Iterator::from_vec(vec![]), |imp| {
                     let sinkpad = imp.shared.lock().streams.get(&stream_index(pad)).map(|s| s.sinkpad.clone().upcast());
                     gst::Iterator::from_vec(sinkpad.into_iter().collect())
                 })
             })
             .activatemode_function(|pad, parent, mode, active| {
-                PoseBatch::catch_panic_pad_function(
+                guarded(
                     parent,
                     || Err(gst::loggable_error!(CAT, "panic activating pad")),
                     |imp| match mode {
@@ -872,12 +881,13 @@ impl ElementImpl for PoseBatch {
         drop(state);
 
         let element = self.obj();
+        let _ = element.add_pad(&srcpad);
+        let _ = element.add_pad(&sinkpad);
+        // Added while running: activate here (the source pad's task needs its parent).
         if element.current_state() > gst::State::Ready || element.pending_state() > gst::State::Ready {
             let _ = srcpad.set_active(true);
             let _ = sinkpad.set_active(true);
         }
-        let _ = element.add_pad(&srcpad);
-        let _ = element.add_pad(&sinkpad);
         element.child_added(&sinkpad, &sinkpad.name());
         let _ = element.post_message(gst::message::Latency::builder().src(&*element).build());
         Some(sinkpad.upcast())

@@ -32,17 +32,23 @@ pub fn model() -> PathBuf {
     path
 }
 
-/// The decode chain shared with scripts/reference_poses.py, so both see the same pixels.
-pub fn decode_launch(path: &std::path::Path, format: &str) -> String {
+/// The decode chain shared with scripts/reference_poses.py, so both see the same pixels;
+/// `tail` follows videoconvert (caps, or a scaler and caps).
+pub fn decode_launch(path: &std::path::Path, tail: &str) -> String {
     format!(
-        "filesrc location=\"{}\" ! qtdemux ! h264parse ! avdec_h264 ! videoconvert ! video/x-raw,format={format}",
+        "filesrc location=\"{}\" ! qtdemux ! h264parse ! avdec_h264 ! videoconvert ! {tail}",
         path.display()
     )
 }
 
 /// Decodes a video and keeps the frames at `indices` (as samples, caps included).
 pub fn decode_frames(path: &std::path::Path, format: &str, indices: &[usize]) -> Vec<gst::Sample> {
-    let pipeline = gst::parse::launch(&format!("{} ! appsink name=sink sync=false", decode_launch(path, format)))
+    decode_frames_with(path, &format!("video/x-raw,format={format}"), indices)
+}
+
+/// `decode_frames` with any `tail` after videoconvert.
+pub fn decode_frames_with(path: &std::path::Path, tail: &str, indices: &[usize]) -> Vec<gst::Sample> {
+    let pipeline = gst::parse::launch(&format!("{} ! appsink name=sink sync=false", decode_launch(path, tail)))
         .unwrap()
         .downcast::<gst::Pipeline>()
         .unwrap();
@@ -50,7 +56,8 @@ pub fn decode_frames(path: &std::path::Path, format: &str, indices: &[usize]) ->
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut out = Vec::new();
     let mut index = 0;
-    while let Ok(sample) = sink.pull_sample() {
+    while out.len() < indices.len() {
+        let Ok(sample) = sink.pull_sample() else { break };
         if indices.contains(&index) {
             out.push(sample);
         }
