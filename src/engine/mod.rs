@@ -130,14 +130,6 @@ fn validate(session: &ort::session::Session, path: &Path, input_size: usize) -> 
     if dims.len() != 4 || !(dims[1] == 3 || dims[1] < 0) {
         return Err(bad(format!("input shape {dims:?}, [batch, 3, height, width] expected")));
     }
-    for &side in &dims[2..] {
-        if side > 0 && side as usize != input_size {
-            return Err(EngineError::Model(format!(
-                "{} takes {side}x{side} input only; set input-size={side}",
-                path.display()
-            )));
-        }
-    }
     let Some(output) = session.outputs().first() else {
         return Err(bad("it has no output".into()));
     };
@@ -152,6 +144,15 @@ fn validate(session: &ort::session::Session, path: &Path, input_size: usize) -> 
         return Err(bad(format!(
             "output shape {out_dims:?}, [batch, {channels}, anchors] expected"
         )));
+    }
+    // A pose model with a fixed input size needs input-size to match.
+    for &side in &dims[2..] {
+        if side > 0 && side as usize != input_size {
+            return Err(EngineError::Model(format!(
+                "{} takes {side}x{side} input only; set input-size={side}",
+                path.display()
+            )));
+        }
     }
     Ok(num_keypoints)
 }

@@ -126,7 +126,7 @@ impl PoseBatch {
         let stream = state.streams.get_mut(&index).expect("checked above");
         let Some(info) = stream.info.clone() else {
             drop(state);
-            gst::element_imp_error!(self, gst::CoreError::Negotiation, ["{}: buffer before caps", pad.name()]);
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ("{}: buffer before caps", pad.name()));
             return Err(gst::FlowError::NotNegotiated);
         };
         if buffer.size() < info.size() {
@@ -134,8 +134,8 @@ impl PoseBatch {
             gst::element_imp_error!(
                 self,
                 gst::StreamError::Format,
-                ["{}: buffer of {} bytes is smaller than its caps say ({} bytes for {}x{} {})",
-                    pad.name(), buffer.size(), info.size(), info.width(), info.height(), info.format().to_str()]
+                ("{}: buffer of {} bytes is smaller than its caps say ({} bytes for {}x{} {})",
+                    pad.name(), buffer.size(), info.size(), info.width(), info.height(), info.format().to_str())
             );
             return Err(gst::FlowError::Error);
         }
@@ -332,7 +332,7 @@ impl PoseBatch {
         if matches!(flow, Err(e) if e != gst::FlowError::Flushing && e != gst::FlowError::Eos && e != gst::FlowError::NotLinked)
         {
             drop(state);
-            gst::element_imp_error!(self, gst::StreamError::Failed, ["{}: downstream returned {flow:?}", pad.name()]);
+            gst::element_imp_error!(self, gst::StreamError::Failed, ("{}: downstream returned {flow:?}", pad.name()));
         }
     }
 
@@ -428,7 +428,7 @@ impl PoseBatch {
                     .collect()
             }
             Err(message) => {
-                gst::element_imp_error!(self, gst::StreamError::Failed, ["inference failed: {message}"]);
+                gst::element_imp_error!(self, gst::StreamError::Failed, ("inference failed: {message}"));
                 let mut state = self.shared.lock();
                 for f in &batch {
                     if let Some(s) = state.streams.get_mut(&f.stream) {
@@ -446,11 +446,11 @@ impl PoseBatch {
     fn load_engine(&self) -> Result<(), gst::StateChangeError> {
         let config = self.settings.lock().unwrap().engine_config();
         let mut engine = Engine::load(&config).map_err(|e| {
-            gst::element_imp_error!(self, gst::ResourceError::OpenRead, ["{e}"]);
+            gst::element_imp_error!(self, gst::ResourceError::OpenRead, ("{e}"));
             gst::StateChangeError
         })?;
         for warning in &engine.warnings {
-            gst::element_imp_warning!(self, gst::LibraryError::Init, ["{warning}"]);
+            gst::element_imp_warning!(self, gst::LibraryError::Init, ("{warning}"));
         }
         // One warm-up frame: the first run is slow, and it sizes the reported latency.
         let size = engine.input_size();
@@ -467,7 +467,7 @@ impl PoseBatch {
         match engine.infer(&[view], &params) {
             Ok(r) => *self.frame_inference_time.lock().unwrap() = r.inference_time,
             Err(e) => {
-                gst::element_imp_error!(self, gst::LibraryError::Failed, ["warm-up inference failed: {e}"]);
+                gst::element_imp_error!(self, gst::LibraryError::Failed, ("warm-up inference failed: {e}"));
                 return Err(gst::StateChangeError);
             }
         }
@@ -497,7 +497,7 @@ impl PoseBatch {
                 let imp = element.imp();
                 let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| imp.batch_loop()));
                 if result.is_err() {
-                    gst::element_imp_error!(imp, gst::LibraryError::Failed, ["the batch thread panicked"]);
+                    gst::element_imp_error!(imp, gst::LibraryError::Failed, ("the batch thread panicked"));
                 }
             })
             .expect("spawning a thread");
