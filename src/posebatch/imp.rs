@@ -75,6 +75,8 @@ pub struct PoseBatch {
     epoch: Instant,
     /// Inference time of one frame, measured at READY; sizes the reported latency.
     frame_inference_time: Mutex<Duration>,
+    /// The execution provider the loaded model runs on ("none" before READY).
+    provider: Mutex<&'static str>,
 }
 
 impl Default for PoseBatch {
@@ -95,6 +97,7 @@ impl Default for PoseBatch {
             batch_thread: Mutex::new(None),
             epoch: Instant::now(),
             frame_inference_time: Mutex::new(Duration::ZERO),
+            provider: Mutex::new("none"),
         }
     }
 }
@@ -479,6 +482,7 @@ impl PoseBatch {
             engine.provider,
             self.frame_inference_time.lock().unwrap()
         );
+        *self.provider.lock().unwrap() = engine.provider;
         *self.engine.lock().unwrap() = Some(engine);
         Ok(())
     }
@@ -738,6 +742,8 @@ impl ObjectImpl for PoseBatch {
 impl PoseBatch {
     /// Frame counters per stream (`stream-N` sub-structures) and in total.
     fn stats(&self) -> gst::Structure {
+        // Read before taking the state lock: the engine is busy for a whole batch.
+        let provider = *self.provider.lock().unwrap();
         let state = self.shared.lock();
         let mut total = crate::batcher::Counters::default();
         let mut builder = gst::Structure::builder("posebatch-stats");
@@ -765,6 +771,7 @@ impl PoseBatch {
             .field("dropped", total.dropped)
             .field("passed", total.passed)
             .field("batches", state.next_batch_id)
+            .field("provider", provider)
             .build()
     }
 }

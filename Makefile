@@ -1,0 +1,45 @@
+# posebatch: the two commands are `make demo` and `make test`; both install what is missing.
+# POSEBATCH_CACHE=<folder with models/ and media/> reuses local copies instead of the registries.
+
+PLUGIN_DIR ?= $(HOME)/.local/share/gstreamer-1.0/plugins
+DATA_DIR   := $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/posebatch
+LIB        := target/release/libgstposebatch.so
+PYTHON_VENV := .venv
+
+.PHONY: all setup build install demo test reference clean
+
+all: build
+
+## Installs system packages, ONNX Runtime, the default model and the four videos (if missing).
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	cargo build --release --lib --examples
+
+## Installs the plugin for this user so plain gst-launch-1.0 finds it.
+install: build
+	install -d $(PLUGIN_DIR)
+	install -m 644 $(LIB) $(PLUGIN_DIR)/
+	@echo "installed $(PLUGIN_DIR)/libgstposebatch.so"
+
+## The four-camera demo on real video: poses into out/cam0N.ndjson, a summary on screen.
+demo: install
+	./target/release/examples/demo --out out
+
+## Every test: unit, property, element, accuracy, bad input, gst-launch and Python.
+test: setup
+	cargo build --release --lib
+	cargo test --release -- --test-threads=2
+
+## Regenerates tests/data/reference_poses.json with the independent Python reference.
+reference: setup
+	test -x $(PYTHON_VENV)/bin/python || /usr/bin/python3 -m venv --system-site-packages $(PYTHON_VENV)
+	$(PYTHON_VENV)/bin/pip install -q onnxruntime==1.31.1 numpy opencv-python-headless onnx
+	$(PYTHON_VENV)/bin/python scripts/reference_poses.py $(DATA_DIR)/media/pose2sim-multiperson \
+		$(DATA_DIR)/models/yolo11n-pose.onnx tests/data/reference_poses.json
+	$(PYTHON_VENV)/bin/python scripts/make_test_models.py tests/data/identity.onnx
+
+clean:
+	cargo clean
+	rm -rf out
