@@ -105,6 +105,8 @@ struct Stream<F, E> {
     outbox: VecDeque<Output<F, E>>,
     overflow: Overflow,
     priority: i32,
+    /// Batches in a row formed while this stream had a frame waiting and got no place.
+    skipped: u32,
     eos: bool,
     paused: bool,
     flushing: bool,
@@ -121,6 +123,7 @@ impl<F, E> Stream<F, E> {
             outbox: VecDeque::new(),
             overflow,
             priority,
+            skipped: 0,
             eos: false,
             paused: false,
             flushing: false,
@@ -430,15 +433,25 @@ impl<F, E> Batcher<F, E> {
 
     /// Forms the next batch if one is due: when every active (not paused, not at EOS)
     /// stream has a frame, when `max-batch-size` frames are queued, or when the oldest
-    /// frame has waited `batch-timeout`. Frames are taken from queue heads: higher
-    /// priority first, then the longest waiting, and a frame that has waited past the
-    /// timeout goes before any priority, so no stream starves.
+    /// frame has waited `batch-timeout`.
+    ///
+    /// When more frames wait than fit, frames are taken from queue heads by effective
+    /// priority: the stream's `priority` plus the batches it has been skipped in a row
+    /// (then the longest waiting). A stream skipped once it outranks every priority can be
+    /// passed by each other stream at most once more, so a waiting stream gets into a batch
+    /// within `starvation_bound()` batches.
     pub fn next_batch(&mut self, now: Nanos) -> Option<Vec<BatchFrame<F>>> {
         if !self.is_due(now) {
             return None;
         }
         let max = self.config.max_batch_size.max(1);
-        let timeout = self.config.batch_timeout;
+        let waiting: Vec<u32> = self
+            .streams
+            .iter()
+            .filter(|(_, s)| s.takeable() > 0)
+            .map(|(&i, _)| i)
+            .collect();
+        let mut served = std::collections::BTreeSet::new();
         let mut batch = Vec::new();
         while batch.len() < max {
             let pick = self
@@ -446,20 +459,17 @@ impl<F, E> Batcher<F, E> {
                 .iter()
                 .filter_map(|(&index, s)| {
                     let arrived = s.head_arrival()?;
-                    let overdue = now.saturating_sub(arrived) >= timeout;
-                    Some((index, overdue, s.priority, arrived))
+                    // A stream already served in this batch competes at its plain priority.
+                    let aging = if served.contains(&index) { 0 } else { s.skipped as i64 };
+                    Some((index, s.priority as i64 + aging, arrived))
                 })
-                .max_by(|a, b| {
-                    (a.1, a.2)
-                        .cmp(&(b.1, b.2))
-                        .then_with(|| b.3.cmp(&a.3))
-                        .then_with(|| b.0.cmp(&a.0))
-                });
+                .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.2.cmp(&a.2)).then_with(|| b.0.cmp(&a.0)));
             let Some((index, ..)) = pick else { break };
             let s = self.streams.get_mut(&index).expect("picked from the map");
             if let Some(Item::Frame { frame, arrived }) = s.queue.pop_front() {
                 s.waiting -= 1;
                 s.inferring += 1;
+                served.insert(index);
                 batch.push(BatchFrame {
                     stream: index,
                     frame,
@@ -467,7 +477,26 @@ impl<F, E> Batcher<F, E> {
                 });
             }
         }
+        for (index, s) in self.streams.iter_mut() {
+            s.skipped = match (served.contains(index), waiting.contains(index)) {
+                (false, true) => s.skipped + 1,
+                _ => 0,
+            };
+        }
         (!batch.is_empty()).then_some(batch)
+    }
+
+    /// Most batches in a row a stream with a waiting frame can be left out of: the spread
+    /// of priorities plus the number of streams.
+    pub fn starvation_bound(&self) -> u32 {
+        let priorities = self.streams.values().map(|s| s.priority as i64);
+        let spread = priorities.clone().max().unwrap_or(0) - priorities.min().unwrap_or(0);
+        (spread + self.streams.len() as i64) as u32
+    }
+
+    /// Batches in a row `stream` has been left out of while it had a frame waiting.
+    pub fn skipped(&self, stream: u32) -> u32 {
+        self.streams.get(&stream).map_or(0, |s| s.skipped)
     }
 
     /// A batch's frames are done with inference: each goes to its stream's outbox (or is

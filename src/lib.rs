@@ -6,7 +6,9 @@
 
 pub mod batcher;
 pub mod engine;
+pub mod gpu_monitor;
 pub mod install_paths;
+pub mod memory_guard;
 pub mod meta;
 pub mod posebatch;
 pub mod posejson;

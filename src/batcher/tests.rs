@@ -185,16 +185,42 @@ fn flush_drops_frames_and_returns_events() {
 }
 
 #[test]
-fn higher_priority_streams_are_batched_first_but_overdue_frames_win() {
-    let mut b = batcher(3, Overflow::Block, config(1, 2));
+fn higher_priority_streams_are_batched_first() {
+    let mut b = batcher(3, Overflow::DropOldest, config(1, 2));
     b.set_priority(2, 10);
     queued(b.push_frame(0, (0, 0), 0));
     queued(b.push_frame(2, (2, 0), 5 * MS));
     let batch = b.next_batch(5 * MS).unwrap();
-    assert_eq!(batch[0].stream, 2, "higher priority first");
-    queued(b.push_frame(2, (2, 1), 6 * MS));
-    let batch = b.next_batch(40 * MS).unwrap();
-    assert_eq!(batch[0].stream, 0, "stream 0's frame waited past the timeout");
+    assert_eq!(batch[0].stream, 2, "higher priority first, though younger");
+    assert_eq!(b.skipped(0), 1);
+}
+
+#[test]
+fn a_low_priority_stream_gets_in_within_the_bound_under_overload() {
+    // Stream 0 has the lowest priority; all streams always have frames; one frame a batch.
+    let mut b = batcher(3, Overflow::DropOldest, config(1, 2));
+    b.set_priority(1, 3);
+    b.set_priority(2, 5);
+    let bound = b.starvation_bound();
+    assert_eq!(bound, 5 + 3);
+    let mut waited = 0;
+    let mut seq = 0;
+    for t in 0..100u64 {
+        for s in 0..3 {
+            b.push_frame(s, (s, seq), t * MS);
+            seq += 1;
+        }
+        let batch = b.next_batch(t * MS).unwrap();
+        if batch[0].stream == 0 {
+            assert!(waited <= bound, "stream 0 waited {waited} batches");
+            waited = 0;
+        } else {
+            waited += 1;
+        }
+        b.complete_batch(batch.into_iter().map(|f| (f.stream, f.frame)));
+    }
+    let c = b.counters(0).unwrap();
+    assert!(c.frames_in > 0 && b.counters(0).unwrap().dropped < c.frames_in, "stream 0 got through");
 }
 
 /// One step of a random schedule.
@@ -232,18 +258,24 @@ fn overflow() -> impl Strategy<Value = Overflow> {
 }
 
 proptest! {
-    /// Under any schedule: frames in == out + dropped + waiting for every stream; frames
-    /// leave each stream in arrival order; no batch is larger than the maximum; and a batch
-    /// is always due once every active stream has a frame or the timeout has passed.
+    /// Under any schedule and priorities: frames in == out + dropped + waiting for every
+    /// stream; frames leave each stream in arrival order; no batch is larger than the
+    /// maximum; no waiting stream is skipped more than the starvation bound; and a batch is
+    /// always due once the oldest frame's timeout has passed.
     #[test]
     fn accounting_order_and_liveness(
         ops in proptest::collection::vec(op(), 1..300),
         overflow in overflow(),
         max_batch in 1usize..6,
         queue_size in 1usize..4,
+        priorities in proptest::collection::vec(-3i32..4, 4),
     ) {
         let cfg = BatchConfig { max_batch_size: max_batch, batch_timeout: 40 * MS, queue_size };
         let mut b = batcher(4, overflow, cfg);
+        for (s, p) in priorities.iter().enumerate() {
+            b.set_priority(s as u32, *p);
+        }
+        let bound = b.starvation_bound();
         let mut now = 0;
         let mut next_seq = [0u64; 4];
         let mut last_out: [Option<u64>; 4] = [None; 4];
@@ -288,6 +320,9 @@ proptest! {
                 let c = b.counters(s).unwrap();
                 prop_assert_eq!(c.frames_in, c.frames_out + c.dropped + b.frames_waiting(s));
                 prop_assert!(c.passed <= c.frames_out);
+            }
+            for s in 0..4 {
+                prop_assert!(b.skipped(s) <= bound, "stream {s} skipped {} > {bound}", b.skipped(s));
             }
             if let Some(deadline) = b.deadline() {
                 prop_assert!(b.is_due(deadline), "a queued frame must be due by its deadline");

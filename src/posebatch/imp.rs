@@ -21,6 +21,8 @@ use super::properties::{ExecutionProvider, OverflowSetting, PrecisionSetting, Se
 use super::sinkpad::{PoseBatchSinkPad, stream_index};
 use crate::batcher::{BatchFrame, Batcher, Output, PushOutcome};
 use crate::engine::{Engine, FrameView};
+use crate::gpu_monitor::NvmlMonitor;
+use crate::memory_guard::{GuardAction, MemoryGuard, MemoryMonitor, MemoryReading};
 use crate::meta::{Person, PoseMeta};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -33,6 +35,13 @@ pub struct Frame {
     info: gst_video::VideoInfo,
 }
 
+/// What a stream's queue carries besides frames.
+enum StreamEvent {
+    Event(gst::Event),
+    /// The stream was paused: downstream gets a GAP from where the stream stopped.
+    PauseGap,
+}
+
 /// Per-stream glue state.
 struct StreamPads {
     sinkpad: PoseBatchSinkPad,
@@ -43,10 +52,14 @@ struct StreamPads {
     live: Option<bool>,
     /// The last flow return of the source pad, returned upstream by the chain function.
     flow: Result<gst::FlowSuccess, gst::FlowError>,
+    /// The blocking probe that holds upstream while the stream is paused, and why.
+    pause: Option<(gst::PadProbeId, &'static str)>,
+    /// Where the last pushed buffer ended (PTS + duration): where a pause's GAP starts.
+    next_ts: Option<gst::ClockTime>,
 }
 
 struct State {
-    batcher: Batcher<Frame, gst::Event>,
+    batcher: Batcher<Frame, StreamEvent>,
     streams: BTreeMap<u32, StreamPads>,
     /// The threads run between READY->PAUSED and PAUSED->READY.
     running: bool,
@@ -77,6 +90,12 @@ pub struct PoseBatch {
     frame_inference_time: Mutex<Duration>,
     /// The execution provider the loaded model runs on ("none" before READY).
     provider: Mutex<&'static str>,
+    memory_guard: Mutex<MemoryGuard>,
+    /// A monitor given by the application (tests feed readings this way); else NVML.
+    monitor_override: Mutex<Option<Box<dyn MemoryMonitor>>>,
+    guard_interval: Mutex<Duration>,
+    guard_thread: Mutex<Option<(std::sync::mpsc::Sender<()>, JoinHandle<()>)>>,
+    last_memory: Mutex<Option<MemoryReading>>,
 }
 
 impl Default for PoseBatch {
@@ -98,6 +117,11 @@ impl Default for PoseBatch {
             epoch: Instant::now(),
             frame_inference_time: Mutex::new(Duration::ZERO),
             provider: Mutex::new("none"),
+            memory_guard: Mutex::new(MemoryGuard::default()),
+            monitor_override: Mutex::new(None),
+            guard_interval: Mutex::new(Duration::from_millis(250)),
+            guard_thread: Mutex::new(None),
+            last_memory: Mutex::new(None),
         }
     }
 }
@@ -194,7 +218,10 @@ impl PoseBatch {
                     dropped
                 };
                 // Keep sticky events that the flush removed from the queue, as a queue does.
-                for e in events {
+                for e in events.into_iter().filter_map(|e| match e {
+                    StreamEvent::Event(e) => Some(e),
+                    StreamEvent::PauseGap => None,
+                }) {
                     if e.is_sticky() && !matches!(e.type_(), gst::EventType::Segment | gst::EventType::Eos) {
                         let _ = srcpad.store_sticky_event(&e);
                     }
@@ -228,7 +255,7 @@ impl PoseBatch {
             return srcpad.push_event(event);
         }
         let mut state = self.shared.lock();
-        state.batcher.push_event(index, event);
+        state.batcher.push_event(index, StreamEvent::Event(event));
         self.shared.changed.notify_all();
         true
     }
@@ -316,11 +343,24 @@ impl PoseBatch {
             }
         };
         let flow = match output {
-            Output::Frame(frame) | Output::Pass(frame) => pad.push(frame.buffer),
-            Output::Event(event) => {
+            Output::Frame(frame) | Output::Pass(frame) => {
+                let end = frame.buffer.pts().map(|pts| pts + frame.buffer.duration().unwrap_or_default());
+                if let Some(s) = self.shared.lock().streams.get_mut(&index) {
+                    s.next_ts = end.or(s.next_ts);
+                }
+                pad.push(frame.buffer)
+            }
+            Output::Event(StreamEvent::Event(event)) => {
                 let is_eos = event.type_() == gst::EventType::Eos;
                 if !pad.push_event(event) && !is_eos {
                     gst::debug!(CAT, obj = pad, "downstream refused an event");
+                }
+                return;
+            }
+            Output::Event(StreamEvent::PauseGap) => {
+                let start = self.shared.lock().streams.get(&index).and_then(|s| s.next_ts);
+                if let Some(start) = start {
+                    pad.push_event(gst::event::Gap::builder(start).build());
                 }
                 return;
             }
@@ -538,9 +578,125 @@ impl PoseBatch {
         self.shared.lock().batcher.set_priority(pad.index(), priority);
     }
 
-    pub(super) fn set_stream_paused(&self, pad: &PoseBatchSinkPad, paused: bool, _reason: &str) {
-        // Pausing arrives with the stream-control work; the property is stored meanwhile.
-        pad.imp().store_paused(paused);
+    /// Pauses or resumes stream `index`; false for an unknown stream or no change.
+    ///
+    /// Pausing drops the stream's queued frames, takes it out of the set batches wait for,
+    /// sends downstream a GAP, and installs a blocking probe on its sink pad so its upstream
+    /// thread waits there. Resuming removes the probe. Safe from any thread; never waits
+    /// on the streaming threads.
+    pub(super) fn set_stream_paused(&self, index: u32, paused: bool, reason: &'static str) -> bool {
+        let mut state = self.shared.lock();
+        let Some(sinkpad) = state.streams.get(&index).map(|s| s.sinkpad.clone()) else {
+            return false;
+        };
+        if state.batcher.set_paused(index, paused).is_none() {
+            return false;
+        }
+        let old_probe = if paused {
+            state.batcher.push_event(index, StreamEvent::PauseGap);
+            let probe = sinkpad.add_probe(gst::PadProbeType::BLOCK_DOWNSTREAM, |_, _| gst::PadProbeReturn::Ok);
+            let stream = state.streams.get_mut(&index).expect("checked above");
+            stream.pause = probe.map(|id| (id, reason));
+            None
+        } else {
+            state.streams.get_mut(&index).and_then(|s| s.pause.take())
+        };
+        self.shared.changed.notify_all();
+        drop(state);
+        if let Some((probe, _)) = old_probe {
+            sinkpad.remove_probe(probe);
+        }
+        if !paused || reason != "gpu-memory" {
+            self.memory_guard.lock().unwrap().forget(index);
+        }
+        sinkpad.imp().store_paused(paused);
+        sinkpad.notify("paused");
+        let name = if paused { "posebatch-stream-paused" } else { "posebatch-stream-resumed" };
+        gst::info!(CAT, imp = self, "{name}: stream {index} ({reason})");
+        let s = gst::Structure::builder(name).field("stream-index", index).field("reason", reason).build();
+        let _ = self.obj().post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+        true
+    }
+
+    // ---- GPU-memory guard ---------------------------------------------------------------
+
+    /// Starts the thread that watches GPU memory, if the guard is on and a monitor exists.
+    fn start_memory_guard(&self) {
+        let settings = self.settings();
+        if settings.vram_limit <= 0.0 {
+            return;
+        }
+        let monitor: Box<dyn MemoryMonitor> = match self.monitor_override.lock().unwrap().take() {
+            Some(m) => m,
+            None if settings.provider == ExecutionProvider::Cpu => return,
+            None => match NvmlMonitor::new(settings.device_id) {
+                Ok(m) => Box::new(m),
+                Err(why) => {
+                    gst::element_imp_warning!(
+                        self,
+                        gst::ResourceError::NotFound,
+                        ("GPU memory guard unavailable: {why}")
+                    );
+                    return;
+                }
+            },
+        };
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let element = self.obj().downgrade();
+        let interval = *self.guard_interval.lock().unwrap();
+        let handle = std::thread::Builder::new()
+            .name("posebatch-memory".into())
+            .spawn(move || {
+                let mut monitor = monitor;
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
+                    let Some(element) = element.upgrade() else { break };
+                    element.imp().guard_step(monitor.as_mut());
+                }
+            })
+            .expect("spawning a thread");
+        *self.guard_thread.lock().unwrap() = Some((stop, handle));
+    }
+
+    fn stop_memory_guard(&self) {
+        if let Some((stop, handle)) = self.guard_thread.lock().unwrap().take() {
+            drop(stop);
+            let _ = handle.join();
+        }
+    }
+
+    /// One reading, at most one pause or resume.
+    fn guard_step(&self, monitor: &mut dyn MemoryMonitor) {
+        let reading = match monitor.read() {
+            Ok(r) => r,
+            Err(e) => {
+                gst::debug!(CAT, imp = self, "GPU memory reading failed: {e}");
+                return;
+            }
+        };
+        *self.last_memory.lock().unwrap() = Some(reading);
+        let (limit, resume) = {
+            let s = self.settings.lock().unwrap();
+            (s.vram_limit, s.vram_resume)
+        };
+        let active: Vec<(u32, i32)> = {
+            let state = self.shared.lock();
+            state
+                .streams
+                .iter()
+                .filter(|(i, _)| !state.batcher.is_paused(**i))
+                .map(|(i, s)| (*i, s.sinkpad.imp().priority()))
+                .collect()
+        };
+        let action = self.memory_guard.lock().unwrap().step(&reading, limit, resume, &active);
+        match action {
+            Some(GuardAction::Pause(i)) => {
+                self.set_stream_paused(i, true, "gpu-memory");
+            }
+            Some(GuardAction::Resume(i)) => {
+                self.set_stream_paused(i, false, "gpu-memory");
+            }
+            None => {}
+        }
     }
 }
 
@@ -562,6 +718,25 @@ impl ObjectSubclass for PoseBatch {
 }
 
 impl ObjectImpl for PoseBatch {
+    fn signals() -> &'static [glib::subclass::Signal] {
+        static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
+            let control = |name: &str, pause: bool| {
+                glib::subclass::Signal::builder(name)
+                    .param_types([u32::static_type()])
+                    .return_type::<bool>()
+                    .action()
+                    .class_handler(move |args| {
+                        let element = args[0].get::<super::PoseBatch>().ok()?;
+                        let index = args[1].get::<u32>().ok()?;
+                        Some(element.imp().set_stream_paused(index, pause, "user").to_value())
+                    })
+                    .build()
+            };
+            vec![control("pause-stream", true), control("resume-stream", false)]
+        });
+        SIGNALS.as_ref()
+    }
+
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let d = Settings::default();
@@ -762,6 +937,11 @@ impl PoseBatch {
                     .field("dropped", c.dropped)
                     .field("passed", c.passed)
                     .field("queued", state.batcher.frames_waiting(index))
+                    .field("paused", state.batcher.is_paused(index))
+                    .field(
+                        "pause-reason",
+                        state.streams.get(&index).and_then(|s| s.pause.as_ref()).map_or("", |p| p.1),
+                    )
                     .build(),
             );
         }
@@ -883,6 +1063,8 @@ impl ElementImpl for PoseBatch {
                 info: None,
                 live: None,
                 flow: Ok(gst::FlowSuccess::Ok),
+                pause: None,
+                next_ts: None,
             },
         );
         drop(state);
@@ -911,8 +1093,12 @@ impl ElementImpl for PoseBatch {
             self.shared.changed.notify_all();
             state.streams.remove(&index)
         };
+        self.memory_guard.lock().unwrap().forget(index);
         let element = self.obj();
         if let Some(stream) = stream {
+            if let Some((probe, _)) = stream.pause {
+                stream.sinkpad.remove_probe(probe);
+            }
             let _ = stream.sinkpad.set_active(false);
             let _ = stream.srcpad.set_active(false);
             let _ = element.remove_pad(&stream.srcpad);
@@ -926,8 +1112,14 @@ impl ElementImpl for PoseBatch {
         gst::debug!(CAT, imp = self, "{transition:?}");
         match transition {
             gst::StateChange::NullToReady => self.load_engine()?,
-            gst::StateChange::ReadyToPaused => self.start(),
-            gst::StateChange::PausedToReady => self.begin_stop(),
+            gst::StateChange::ReadyToPaused => {
+                self.start();
+                self.start_memory_guard();
+            }
+            gst::StateChange::PausedToReady => {
+                self.stop_memory_guard();
+                self.begin_stop();
+            }
             _ => {}
         }
         let result = self.parent_change_state(transition);
@@ -955,5 +1147,12 @@ impl ChildProxyImpl for PoseBatch {
 
     fn children_count(&self) -> u32 {
         self.obj().num_sink_pads() as u32
+    }
+}
+
+impl PoseBatch {
+    pub(super) fn set_memory_monitor(&self, monitor: Box<dyn MemoryMonitor>, interval: Duration) {
+        *self.monitor_override.lock().unwrap() = Some(monitor);
+        *self.guard_interval.lock().unwrap() = interval;
     }
 }

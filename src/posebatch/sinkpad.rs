@@ -60,10 +60,12 @@ mod imp {
                 }
                 "paused" => {
                     let paused: bool = value.get().expect("type checked upstream");
-                    if let Some(element) = element {
-                        element.imp().set_stream_paused(&self.obj(), paused, "user");
-                    } else {
-                        self.settings.lock().unwrap().paused = paused;
+                    let index = self.obj().index();
+                    match element {
+                        Some(element) => {
+                            element.imp().set_stream_paused(index, paused, "user");
+                        }
+                        None => self.settings.lock().unwrap().paused = paused,
                     }
                 }
                 _ => unreachable!("unknown property {}", pspec.name()),
