@@ -10,8 +10,10 @@ pub mod gpu_monitor;
 pub mod install_paths;
 pub mod memory_guard;
 pub mod meta;
+pub mod periodic;
 pub mod posebatch;
 pub mod posejson;
+pub mod stats;
 
 use gst::glib;
 

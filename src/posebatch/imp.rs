@@ -22,17 +22,20 @@ use super::sinkpad::{PoseBatchSinkPad, stream_index};
 use crate::batcher::{BatchFrame, Batcher, Output, PushOutcome};
 use crate::engine::{Engine, FrameView};
 use crate::gpu_monitor::NvmlMonitor;
-use crate::memory_guard::{GuardAction, MemoryGuard, MemoryMonitor, MemoryReading};
+use crate::memory_guard::{GuardAction, MemoryGuard, MemoryMonitor};
+use crate::periodic::Periodic;
+use crate::stats::{self, Stats};
 use crate::meta::{Person, PoseMeta};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("posebatch", gst::DebugColorFlags::empty(), Some("Batched pose estimation"))
 });
 
-/// A queued frame: the buffer and the caps it came with.
+/// A queued frame: the buffer, the caps it came with, and when it arrived.
 pub struct Frame {
     buffer: gst::Buffer,
     info: gst_video::VideoInfo,
+    arrival: u64,
 }
 
 /// What a stream's queue carries besides frames.
@@ -56,6 +59,8 @@ struct StreamPads {
     pause: Option<(gst::PadProbeId, &'static str)>,
     /// Where the last pushed buffer ended (PTS + duration): where a pause's GAP starts.
     next_ts: Option<gst::ClockTime>,
+    /// The current segment, to turn timestamps into running time (capture latency).
+    segment: Option<gst::FormattedSegment<gst::ClockTime>>,
 }
 
 struct State {
@@ -94,8 +99,9 @@ pub struct PoseBatch {
     /// A monitor given by the application (tests feed readings this way); else NVML.
     monitor_override: Mutex<Option<Box<dyn MemoryMonitor>>>,
     guard_interval: Mutex<Duration>,
-    guard_thread: Mutex<Option<(std::sync::mpsc::Sender<()>, JoinHandle<()>)>>,
-    last_memory: Mutex<Option<MemoryReading>>,
+    guard_thread: Mutex<Option<Periodic>>,
+    stats: Mutex<Stats>,
+    stats_thread: Mutex<Option<Periodic>>,
 }
 
 impl Default for PoseBatch {
@@ -121,7 +127,8 @@ impl Default for PoseBatch {
             monitor_override: Mutex::new(None),
             guard_interval: Mutex::new(Duration::from_millis(250)),
             guard_thread: Mutex::new(None),
-            last_memory: Mutex::new(None),
+            stats: Mutex::new(Stats::default()),
+            stats_thread: Mutex::new(None),
         }
     }
 }
@@ -166,7 +173,7 @@ impl PoseBatch {
             );
             return Err(gst::FlowError::Error);
         }
-        let mut frame = Frame { buffer, info };
+        let mut frame = Frame { buffer, info, arrival: self.now() };
         loop {
             if !state.running {
                 return Err(gst::FlowError::Flushing);
@@ -248,6 +255,13 @@ impl PoseBatch {
                 }
             }
             EventView::StreamStart(_) => self.shared.lock().batcher.set_eos(index, false),
+            EventView::Segment(e) => {
+                if let (Some(s), Ok(segment)) =
+                    (self.shared.lock().streams.get_mut(&index), e.segment().clone().downcast::<gst::ClockTime>())
+                {
+                    s.segment = Some(segment);
+                }
+            }
             EventView::Eos(_) => self.shared.lock().batcher.set_eos(index, true),
             _ => {}
         }
@@ -345,8 +359,23 @@ impl PoseBatch {
         let flow = match output {
             Output::Frame(frame) | Output::Pass(frame) => {
                 let end = frame.buffer.pts().map(|pts| pts + frame.buffer.duration().unwrap_or_default());
-                if let Some(s) = self.shared.lock().streams.get_mut(&index) {
-                    s.next_ts = end.or(s.next_ts);
+                let capture_delay = {
+                    let mut state = self.shared.lock();
+                    let s = state.streams.get_mut(&index);
+                    s.and_then(|s| {
+                        s.next_ts = end.or(s.next_ts);
+                        (s.live == Some(true)).then(|| self.capture_delay(s.segment.as_ref()?, frame.buffer.pts()?))?
+                    })
+                };
+                {
+                    let now = self.now();
+                    let mut stats = self.stats.lock().unwrap();
+                    let stream = stats.stream(index);
+                    stream.end_to_end.record(now.saturating_sub(frame.arrival));
+                    stream.frame_out(now);
+                    if let Some(delay) = capture_delay {
+                        stream.capture.record(delay);
+                    }
                 }
                 pad.push(frame.buffer)
             }
@@ -442,6 +471,7 @@ impl PoseBatch {
         match result {
             Ok((result, num_keypoints)) => {
                 let inference_ns = result.inference_time.as_nanos() as u64;
+                self.stats.lock().unwrap().batch(batch.len(), inference_ns);
                 gst::trace!(CAT, imp = self, "batch {batch_id}: {batch_size} frames in {:?}", result.inference_time);
                 batch
                     .into_iter()
@@ -620,12 +650,10 @@ impl PoseBatch {
 
     // ---- GPU-memory guard ---------------------------------------------------------------
 
-    /// Starts the thread that watches GPU memory, if the guard is on and a monitor exists.
+    /// Starts the thread that reads GPU memory (for the stats and the guard), if there is
+    /// a GPU monitor: the application's, else NVML unless inference is on CPU by choice.
     fn start_memory_guard(&self) {
         let settings = self.settings();
-        if settings.vram_limit <= 0.0 {
-            return;
-        }
         let monitor: Box<dyn MemoryMonitor> = match self.monitor_override.lock().unwrap().take() {
             Some(m) => m,
             None if settings.provider == ExecutionProvider::Cpu => return,
@@ -641,27 +669,21 @@ impl PoseBatch {
                 }
             },
         };
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let element = self.obj().downgrade();
         let interval = *self.guard_interval.lock().unwrap();
-        let handle = std::thread::Builder::new()
-            .name("posebatch-memory".into())
-            .spawn(move || {
-                let mut monitor = monitor;
-                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
-                    let Some(element) = element.upgrade() else { break };
-                    element.imp().guard_step(monitor.as_mut());
-                }
-            })
-            .expect("spawning a thread");
-        *self.guard_thread.lock().unwrap() = Some((stop, handle));
+        let mut monitor = monitor;
+        let ticker = Periodic::start("posebatch-memory", interval, move || {
+            let Some(element) = element.upgrade() else { return false };
+            element.imp().guard_step(monitor.as_mut());
+            true
+        });
+        *self.guard_thread.lock().unwrap() = Some(ticker);
     }
 
     fn stop_memory_guard(&self) {
-        if let Some((stop, handle)) = self.guard_thread.lock().unwrap().take() {
-            drop(stop);
-            let _ = handle.join();
-        }
+        // Dropping a Periodic stops its thread.
+        self.guard_thread.lock().unwrap().take();
+        self.stats_thread.lock().unwrap().take();
     }
 
     /// One reading, at most one pause or resume.
@@ -673,7 +695,7 @@ impl PoseBatch {
                 return;
             }
         };
-        *self.last_memory.lock().unwrap() = Some(reading);
+        self.stats.lock().unwrap().memory_reading(reading);
         let (limit, resume) = {
             let s = self.settings.lock().unwrap();
             (s.vram_limit, s.vram_resume)
@@ -852,7 +874,7 @@ impl ObjectImpl for PoseBatch {
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Stats")
-                    .blurb("Frames in, out, dropped and passed, per stream and in total")
+                    .blurb("Counters, rates, latencies (ns), batch sizes and memory, in total and per stream (stream-N)")
                     .read_only()
                     .build(),
             ]
@@ -915,44 +937,48 @@ impl ObjectImpl for PoseBatch {
 }
 
 impl PoseBatch {
-    /// Frame counters per stream (`stream-N` sub-structures) and in total.
+    /// How long ago, on the pipeline clock, a buffer with this PTS was captured.
+    fn capture_delay(&self, segment: &gst::FormattedSegment<gst::ClockTime>, pts: gst::ClockTime) -> Option<u64> {
+        let element = self.obj();
+        let now = element.clock()?.time().checked_sub(element.base_time()?)?;
+        let running = segment.to_running_time(pts)?;
+        Some(now.nseconds().saturating_sub(running.nseconds()))
+    }
+
+    /// The `stats` property and the `posebatch-stats` message.
     fn stats(&self) -> gst::Structure {
         // Read before taking the state lock: the engine is busy for a whole batch.
         let provider = *self.provider.lock().unwrap();
-        let state = self.shared.lock();
-        let mut total = crate::batcher::Counters::default();
-        let mut builder = gst::Structure::builder("posebatch-stats");
-        for index in state.batcher.streams() {
-            let c = state.batcher.counters(index).unwrap_or_default();
-            total.frames_in += c.frames_in;
-            total.frames_out += c.frames_out;
-            total.dropped += c.dropped;
-            total.passed += c.passed;
-            builder = builder.field(
-                format!("stream-{index}"),
-                gst::Structure::builder("stream")
-                    .field("index", index)
-                    .field("frames-in", c.frames_in)
-                    .field("frames-out", c.frames_out)
-                    .field("dropped", c.dropped)
-                    .field("passed", c.passed)
-                    .field("queued", state.batcher.frames_waiting(index))
-                    .field("paused", state.batcher.is_paused(index))
-                    .field(
-                        "pause-reason",
-                        state.streams.get(&index).and_then(|s| s.pause.as_ref()).map_or("", |p| p.1),
-                    )
-                    .build(),
-            );
+        let reports: Vec<stats::StreamReport> = {
+            let state = self.shared.lock();
+            state
+                .batcher
+                .streams()
+                .map(|index| stats::StreamReport {
+                    index,
+                    counters: state.batcher.counters(index).unwrap_or_default(),
+                    queued: state.batcher.frames_waiting(index),
+                    paused: state.batcher.is_paused(index),
+                    pause_reason: state.streams.get(&index).and_then(|s| s.pause.as_ref()).map_or("", |p| p.1),
+                })
+                .collect()
+        };
+        stats::structure(&self.stats.lock().unwrap(), &reports, provider)
+    }
+
+    fn start_stats_messages(&self) {
+        let interval = self.settings.lock().unwrap().stats_interval;
+        if interval == 0 {
+            return;
         }
-        builder
-            .field("frames-in", total.frames_in)
-            .field("frames-out", total.frames_out)
-            .field("dropped", total.dropped)
-            .field("passed", total.passed)
-            .field("batches", state.next_batch_id)
-            .field("provider", provider)
-            .build()
+        let element = self.obj().downgrade();
+        let ticker = Periodic::start("posebatch-stats", Duration::from_nanos(interval), move || {
+            let Some(element) = element.upgrade() else { return false };
+            let s = element.imp().stats();
+            let _ = element.post_message(gst::message::Element::builder(s).src(&element).build());
+            true
+        });
+        *self.stats_thread.lock().unwrap() = Some(ticker);
     }
 }
 
@@ -1065,6 +1091,7 @@ impl ElementImpl for PoseBatch {
                 flow: Ok(gst::FlowSuccess::Ok),
                 pause: None,
                 next_ts: None,
+                segment: None,
             },
         );
         drop(state);
@@ -1113,8 +1140,10 @@ impl ElementImpl for PoseBatch {
         match transition {
             gst::StateChange::NullToReady => self.load_engine()?,
             gst::StateChange::ReadyToPaused => {
+                *self.stats.lock().unwrap() = Stats::default();
                 self.start();
                 self.start_memory_guard();
+                self.start_stats_messages();
             }
             gst::StateChange::PausedToReady => {
                 self.stop_memory_guard();
