@@ -39,3 +39,11 @@ impl MemoryMonitor for NvmlMonitor {
         Ok(MemoryReading { used: info.used, total: info.total, process_used })
     }
 }
+
+/// Name and driver version of GPU `device_id`, when NVML can tell.
+pub fn gpu_info(device_id: u32) -> Option<(String, String)> {
+    let nvml = Nvml::init().ok()?;
+    let name = nvml.device_by_index(device_id).ok()?.name().ok()?;
+    let driver = nvml.sys_driver_version().unwrap_or_default();
+    Some((name, driver))
+}

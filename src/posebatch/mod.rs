@@ -5,7 +5,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-mod frames;
+pub mod frames;
 mod imp;
 pub mod properties;
 mod sinkpad;

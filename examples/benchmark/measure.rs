@@ -1,0 +1,166 @@
+//! One measurement: N sources through one posebatch into fakesinks, read back from the
+//! element's own stats.
+
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::args::Args;
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct StreamResult {
+    pub index: u32,
+    pub frames_in: u64,
+    pub frames_out: u64,
+    pub dropped: u64,
+    pub passed: u64,
+    pub fps: f64,
+    pub e2e_p50_ms: f64,
+    pub e2e_p99_ms: f64,
+    pub e2e_max_ms: f64,
+    pub capture_p50_ms: Option<f64>,
+    pub capture_p99_ms: Option<f64>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Measurement {
+    pub num_streams: usize,
+    pub seconds: f64,
+    pub streams: Vec<StreamResult>,
+    /// Output frames per second over all streams (inferred and passed).
+    pub fps: f64,
+    /// Frames with inference per second over all streams.
+    pub inferred_fps: f64,
+    pub e2e_mean_ms: f64,
+    pub e2e_p99_ms: f64,
+    pub inference_mean_ms: f64,
+    pub inference_p99_ms: f64,
+    pub inference_clock: String,
+    pub mean_batch_size: f64,
+    pub drop_percent: f64,
+    pub provider: String,
+    pub peak_rss_mb: f64,
+    pub gpu_memory_peak_mb: Option<f64>,
+    pub gpu_process_memory_peak_mb: Option<f64>,
+}
+
+fn ms(s: &gst::StructureRef, field: &str) -> f64 {
+    s.get::<u64>(field).unwrap_or(0) as f64 / 1e6
+}
+
+fn source(args: &Args, i: usize) -> String {
+    let limit = args.frames.map_or(String::new(), |n| format!("num-buffers={n}"));
+    if args.videos.is_empty() {
+        format!(
+            "videotestsrc is-live={} pattern=ball {limit} ! video/x-raw,format=NV12,width={},height={},framerate={}/1",
+            args.live, args.width, args.height, args.fps
+        )
+    } else {
+        let video = &args.videos[i % args.videos.len()];
+        format!(
+            "filesrc location=\"{}\" ! qtdemux ! h264parse ! avdec_h264 ! videoconvert ! video/x-raw,format=NV12",
+            video.display()
+        )
+    }
+}
+
+pub fn run(args: &Args, num_streams: usize, quiet: bool) -> Result<Measurement, String> {
+    let mut launch = format!(
+        "posebatch name=p max-batch-size={} batch-timeout={} input-size={} execution-provider={} precision={} overflow={} threads={} stats-interval=0",
+        args.batch_size,
+        args.batch_timeout_ms * 1_000_000,
+        args.input_size,
+        args.provider,
+        args.precision,
+        args.overflow,
+        args.threads
+    );
+    for i in 0..num_streams {
+        launch += &format!(" {} ! p.sink_{i} p.src_{i} ! fakesink sync=false", source(args, i));
+    }
+    let pipeline = gst::parse::launch(&launch)
+        .map_err(|e| e.to_string())?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| "not a pipeline")?;
+    let pb = pipeline.by_name("p").ok_or("no posebatch")?;
+    let bus = pipeline.bus().unwrap();
+    pipeline.set_state(gst::State::Playing).map_err(|e| format!("could not start: {e}"))?;
+
+    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new((args.duration_s * 10.0) as u64) };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {msg}").unwrap_or(ProgressStyle::default_bar()),
+    );
+    let start = Instant::now();
+    let until = start + Duration::from_secs_f64(args.duration_s);
+    let mut error = None;
+    while args.frames.is_some() || Instant::now() < until {
+        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
+            match msg.view() {
+                gst::MessageView::Eos(_) => break,
+                gst::MessageView::Error(e) => {
+                    error = Some(format!("{} ({:?})", e.error(), e.debug()));
+                    break;
+                }
+                gst::MessageView::Warning(w) if !quiet => bar.println(format!("warning: {}", w.error())),
+                _ => {}
+            }
+        }
+        let stats = pb.property::<gst::Structure>("stats");
+        bar.set_position((start.elapsed().as_secs_f64() * 10.0) as u64);
+        bar.set_message(format!(
+            "{} streams, {} frames out, {:.1} fps",
+            num_streams,
+            stats.get::<u64>("frames-out").unwrap_or(0),
+            stats.get::<f64>("fps").unwrap_or(0.0)
+        ));
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let stats = pb.property::<gst::Structure>("stats");
+    pipeline.set_state(gst::State::Null).map_err(|e| e.to_string())?;
+    if let Some(e) = error {
+        return Err(e);
+    }
+
+    let streams: Vec<StreamResult> = (0..num_streams)
+        .filter_map(|i| stats.get::<gst::Structure>(format!("stream-{i}").as_str()).ok())
+        .map(|s| StreamResult {
+            index: s.get("index").unwrap_or(0),
+            frames_in: s.get("frames-in").unwrap_or(0),
+            frames_out: s.get("frames-out").unwrap_or(0),
+            dropped: s.get("dropped").unwrap_or(0),
+            passed: s.get("passed").unwrap_or(0),
+            fps: s.get("fps").unwrap_or(0.0),
+            e2e_p50_ms: ms(&s, "e2e-latency-p50"),
+            e2e_p99_ms: ms(&s, "e2e-latency-p99"),
+            e2e_max_ms: ms(&s, "e2e-latency-max"),
+            capture_p50_ms: s.has_field("capture-latency-p50").then(|| ms(&s, "capture-latency-p50")),
+            capture_p99_ms: s.has_field("capture-latency-p99").then(|| ms(&s, "capture-latency-p99")),
+        })
+        .collect();
+    let total_in: u64 = streams.iter().map(|s| s.frames_in).sum();
+    let total_dropped: u64 = streams.iter().map(|s| s.dropped).sum();
+    let inferred: u64 = streams.iter().map(|s| s.frames_out - s.passed).sum();
+    let fps: f64 = streams.iter().map(|s| s.fps).sum();
+    let out: u64 = streams.iter().map(|s| s.frames_out).sum();
+    let mb = |field: &str| stats.get::<u64>(field).ok().map(|b| b as f64 / 1e6);
+    Ok(Measurement {
+        num_streams,
+        seconds,
+        fps,
+        inferred_fps: if out == 0 { 0.0 } else { fps * inferred as f64 / out as f64 },
+        e2e_mean_ms: stats.get::<f64>("e2e-latency-mean").unwrap_or(0.0) / 1e6,
+        e2e_p99_ms: ms(&stats, "e2e-latency-p99"),
+        inference_mean_ms: stats.get::<f64>("inference-latency-mean").unwrap_or(0.0) / 1e6,
+        inference_p99_ms: ms(&stats, "inference-latency-p99"),
+        inference_clock: stats.get::<String>("inference-clock").unwrap_or_default(),
+        mean_batch_size: stats.get("mean-batch-size").unwrap_or(0.0),
+        drop_percent: if total_in == 0 { 0.0 } else { 100.0 * total_dropped as f64 / total_in as f64 },
+        provider: stats.get::<String>("provider").unwrap_or_default(),
+        peak_rss_mb: stats.get::<u64>("peak-rss").unwrap_or(0) as f64 / 1e6,
+        gpu_memory_peak_mb: mb("gpu-memory-peak"),
+        gpu_process_memory_peak_mb: mb("gpu-process-memory-peak"),
+        streams,
+    })
+}
