@@ -6,7 +6,7 @@ DATA_DIR   := $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/posebatch
 LIB        := target/release/libgstposebatch.so
 PYTHON_VENV := .venv
 
-.PHONY: all setup build install demo test reference clean
+.PHONY: all setup build install demo test bench compare venv reference clean
 
 all: build
 
@@ -29,13 +29,24 @@ demo: install
 
 ## Every test: unit, property, element, accuracy, bad input, gst-launch and Python.
 test: setup
-	cargo build --release --lib
+	cargo build --release --lib --examples
 	cargo test --release -- --test-threads=2
 
-## Regenerates tests/data/reference_poses.json with the independent Python reference.
-reference: setup
+## The benchmark with its defaults: four live synthetic 1080p streams.
+bench: build
+	./target/release/examples/benchmark --synthetic $(BENCH_ARGS)
+
+## A Python virtualenv with ONNX Runtime, numpy and OpenCV (for compare and reference).
+venv:
 	test -x $(PYTHON_VENV)/bin/python || /usr/bin/python3 -m venv --system-site-packages $(PYTHON_VENV)
 	$(PYTHON_VENV)/bin/pip install -q onnxruntime==1.31.1 numpy opencv-python-headless onnx
+
+## The usual Python way and posebatch on the same four videos, and the ratios.
+compare: build venv
+	bash scripts/compare.sh
+
+## Regenerates tests/data/reference_poses.json with the independent Python reference.
+reference: setup venv
 	$(PYTHON_VENV)/bin/python scripts/reference_poses.py $(DATA_DIR)/media/pose2sim-multiperson \
 		$(DATA_DIR)/models/yolo11n-pose.onnx tests/data/reference_poses.json
 	$(PYTHON_VENV)/bin/python scripts/make_test_models.py tests/data/identity.onnx

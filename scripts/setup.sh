@@ -20,7 +20,8 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # ---- Debian packages --------------------------------------------------------------------
 PACKAGES="libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav pkg-config
-python3-gi python3-gst-1.0 gir1.2-gstreamer-1.0 unzip curl ca-certificates python3-venv"
+python3-gi python3-gst-1.0 gir1.2-gstreamer-1.0 unzip curl ca-certificates python3-venv
+fonts-dejavu-core"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -67,7 +67,7 @@ fn run(args: &Args) -> Result<(), String> {
     if let Some(path) = &args.json {
         let json = serde_json::json!({
             "machine": report::machine(),
-            "config": format!("{args:?}"),
+            "config": args,
             "measurement": m,
             "baseline": baseline,
             "ratio_to_baseline": baseline.as_ref().map(|b| m.inferred_fps / b.fps),
