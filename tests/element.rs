@@ -45,6 +45,23 @@ fn record(pad: &gst::Pad) -> Arc<Mutex<Vec<String>>> {
     seen
 }
 
+/// Two harnessed streams of one posebatch in block mode with a 20 s batch timeout, and a
+/// real frame to push.
+fn two_streams_with_a_long_timeout() -> (gst::Element, Harness, Harness, gst::Sample) {
+    common::init();
+    let pb = common::posebatch();
+    block_mode(&pb);
+    pb.set_property("batch-timeout", 20_000_000_000u64);
+    let mut h0 = harness(&pb, 0);
+    let mut h1 = harness(&pb, 1);
+    let sample = first_frame("RGB");
+    for h in [&mut h0, &mut h1] {
+        h.set_src_caps(sample.caps().unwrap().to_owned());
+        h.play();
+    }
+    (pb, h0, h1, sample)
+}
+
 #[test]
 fn sink_pad_requests_create_and_release_matching_source_pads() {
     common::init();
@@ -116,18 +133,8 @@ fn events_reach_the_source_pad_in_order_with_buffers() {
 
 #[test]
 fn a_stream_at_eos_does_not_stall_the_others_and_all_streams_end() {
-    common::init();
-    let pb = common::posebatch();
-    block_mode(&pb);
     // With a long timeout, a batch that waited for the finished stream would be obvious.
-    pb.set_property("batch-timeout", 20_000_000_000u64);
-    let mut h0 = harness(&pb, 0);
-    let mut h1 = harness(&pb, 1);
-    let sample = first_frame("RGB");
-    for h in [&mut h0, &mut h1] {
-        h.set_src_caps(sample.caps().unwrap().to_owned());
-        h.play();
-    }
+    let (_pb, mut h0, mut h1, sample) = two_streams_with_a_long_timeout();
     h0.push_event(gst::event::Eos::new());
     let start = Instant::now();
     h1.push(sample.buffer_owned().unwrap()).unwrap();
@@ -149,17 +156,7 @@ fn a_stream_at_eos_does_not_stall_the_others_and_all_streams_end() {
 
 #[test]
 fn flush_drops_queued_frames_and_the_stream_goes_on() {
-    common::init();
-    let pb = common::posebatch();
-    block_mode(&pb);
-    pb.set_property("batch-timeout", 20_000_000_000u64);
-    let mut h0 = harness(&pb, 0);
-    let mut h1 = harness(&pb, 1);
-    let sample = first_frame("RGB");
-    for h in [&mut h0, &mut h1] {
-        h.set_src_caps(sample.caps().unwrap().to_owned());
-        h.play();
-    }
+    let (pb, mut h0, mut h1, sample) = two_streams_with_a_long_timeout();
     let mut stale = sample.buffer_owned().unwrap();
     stale.make_mut().set_pts(gst::ClockTime::from_seconds(100));
     // Stream 0's frame waits for stream 1, which has none yet: then it is flushed away.
@@ -230,14 +227,10 @@ fn caps_change_mid_stream_and_every_format_find_the_same_people() {
 /// returns the stats of stream 0 and the counts of output buffers with and without meta.
 fn run_overflow(overflow: &str, live: bool) -> (gst::Structure, usize, usize) {
     common::init();
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = common::pipeline(&format!(
         "videotestsrc is-live={live} num-buffers=60 pattern=ball ! video/x-raw,format=RGB,width=320,height=240,framerate=30/1 \
-         ! posebatch name=p model=\"{}\" execution-provider=cpu overflow={overflow} ! fakesink name=sink sync=false",
-        common::model().display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+         ! posebatch name=p model={{model}} execution-provider=cpu overflow={overflow} ! fakesink name=sink sync=false"
+    ));
     let counts = Arc::new(Mutex::new((0usize, 0usize)));
     let c = counts.clone();
     let sinkpad = pipeline.by_name("sink").unwrap().static_pad("sink").unwrap();
@@ -300,14 +293,10 @@ fn overflow_auto_drops_for_live_sources_and_blocks_for_files() {
 #[test]
 fn latency_query_reports_the_added_latency() {
     common::init();
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = common::pipeline(
         "videotestsrc is-live=true ! video/x-raw,format=RGB,width=320,height=240,framerate=10/1 \
-         ! posebatch name=p model=\"{}\" execution-provider=cpu batch-timeout=50000000 ! fakesink sync=true",
-        common::model().display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+         ! posebatch name=p model={model} execution-provider=cpu batch-timeout=50000000 ! fakesink sync=true",
+    );
     pipeline.set_state(gst::State::Playing).unwrap();
     let _ = pipeline.state(gst::ClockTime::from_seconds(30));
     let mut q = gst::query::Latency::new();
@@ -323,14 +312,10 @@ fn latency_query_reports_the_added_latency() {
 fn streams_can_be_added_and_removed_while_playing() {
     common::init();
     let caps = "video/x-raw,format=RGB,width=320,height=240,framerate=15/1";
-    let pipeline = gst::parse::launch(&format!(
-        "videotestsrc is-live=true ! {caps} ! posebatch name=p model=\"{}\" execution-provider=cpu input-size=320 \
-         p.src_0 ! fakesink name=out0 sync=false",
-        common::model().display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    let pipeline = common::pipeline(&format!(
+        "videotestsrc is-live=true ! {caps} ! posebatch name=p model={{model}} execution-provider=cpu input-size=320 \
+         p.src_0 ! fakesink name=out0 sync=false"
+    ));
     let pb = pipeline.by_name("p").unwrap();
     let count = |pad: &gst::Pad| {
         let n = Arc::new(Mutex::new(0usize));

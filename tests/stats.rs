@@ -11,14 +11,10 @@ use gst::prelude::*;
 #[test]
 fn stats_are_posted_every_interval_with_sane_values() {
     common::init();
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = common::pipeline(
         "videotestsrc is-live=true ! video/x-raw,format=RGB,width=320,height=240,framerate=10/1 \
-         ! posebatch name=p model=\"{}\" execution-provider=cpu input-size=320 stats-interval=300000000 ! fakesink sync=false",
-        common::model().display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+         ! posebatch name=p model={model} execution-provider=cpu input-size=320 stats-interval=300000000 ! fakesink sync=false",
+    );
     let bus = pipeline.bus().unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut posted = Vec::new();

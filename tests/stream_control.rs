@@ -35,18 +35,14 @@ fn watch(pad: &gst::Pad) -> Arc<Mutex<Seen>> {
 
 /// `n` live test sources into one posebatch, each stream into a fakesink.
 fn live_pipeline(n: usize, fps: u32, extra: &str) -> (gst::Pipeline, gst::Element) {
-    common::init();
-    let mut launch = format!(
-        "posebatch name=p model=\"{}\" execution-provider=cpu input-size=320 {extra}",
-        common::model().display()
-    );
+    let mut launch = format!("posebatch name=p model={{model}} execution-provider=cpu input-size=320 {extra}");
     for i in 0..n {
         launch += &format!(
             " videotestsrc is-live=true pattern=ball ! video/x-raw,format=RGB,width=320,height=240,framerate={fps}/1 ! p.sink_{i} \
               p.src_{i} ! fakesink sync=false"
         );
     }
-    let pipeline = gst::parse::launch(&launch).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let pipeline = common::pipeline(&launch);
     let pb = pipeline.by_name("p").unwrap();
     (pipeline, pb)
 }
@@ -235,13 +231,9 @@ fn without_a_gpu_driver_the_guard_warns_once_and_everything_works() {
         return;
     }
     common::init();
-    let pipeline = gst::parse::launch(&format!(
-        "videotestsrc num-buffers=6 ! video/x-raw,format=RGB,width=320,height=240 ! posebatch name=p model=\"{}\" input-size=320 ! fakesink",
-        common::model().display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    let pipeline = common::pipeline(
+        "videotestsrc num-buffers=6 ! video/x-raw,format=RGB,width=320,height=240 ! posebatch name=p model={model} input-size=320 ! fakesink",
+    );
     let bus = pipeline.bus().unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut warnings = Vec::new();

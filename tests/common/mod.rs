@@ -77,6 +77,16 @@ pub fn posebatch() -> gst::Element {
         .unwrap()
 }
 
+/// A pipeline from a gst-launch description; `{model}` is replaced by the model's path.
+pub fn pipeline(description: &str) -> gst::Pipeline {
+    init();
+    let description = description.replace("{model}", &format!("\"{}\"", model().display()));
+    gst::parse::launch(&description)
+        .unwrap_or_else(|e| panic!("{description}: {e}"))
+        .downcast::<gst::Pipeline>()
+        .expect("a pipeline")
+}
+
 /// Waits for EOS or an error on the bus; returns the error text, if any.
 pub fn run_to_eos(pipeline: &gst::Pipeline, timeout_s: u64) -> Result<(), String> {
     let bus = pipeline.bus().unwrap();
