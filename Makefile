@@ -6,7 +6,7 @@ DATA_DIR   := $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/posebatch
 LIB        := target/release/libgstposebatch.so
 PYTHON_VENV := .venv
 
-.PHONY: all setup build install demo test bench compare venv reference clean
+.PHONY: all setup build install demo test bench compare bundle venv reference clean
 
 all: build
 
@@ -35,6 +35,10 @@ test: setup
 ## The benchmark with its defaults: four live synthetic 1080p streams.
 bench: build
 	./target/release/examples/benchmark --synthetic $(BENCH_ARGS)
+
+## A relocatable folder + tarball for an offline GPU host (BUNDLE_ORT=cpu for a CPU one).
+bundle: build
+	bash scripts/bundle.sh
 
 ## A Python virtualenv with ONNX Runtime, numpy and OpenCV (for compare and reference).
 venv:

@@ -74,7 +74,13 @@ fn with_gpu(provider: Provider, device_id: u32, threads: usize) -> Result<(Sessi
             ep::TensorRT::is_available(),
         ),
         _ => (
-            ep::CUDA::default().with_device_id(device_id as i32).build().error_on_failure(),
+            // Grow the arena by what is asked, not by powers of two: memory stays near the
+            // model's real need instead of creeping up (a known ONNX Runtime CUDA issue).
+            ep::CUDA::default()
+                .with_device_id(device_id as i32)
+                .with_arena_extend_strategy(ep::ArenaExtendStrategy::SameAsRequested)
+                .build()
+                .error_on_failure(),
             "cuda",
             ep::CUDA::is_available(),
         ),
@@ -82,6 +88,7 @@ fn with_gpu(provider: Provider, device_id: u32, threads: usize) -> Result<(Sessi
     if !compiled_in.unwrap_or(false) {
         return Err(format!("the loaded ONNX Runtime has no {name} provider"));
     }
+    preload_cuda_libraries()?;
     b.with_execution_providers([dispatch])
         .map(|b| (b, name))
         .map_err(|e| e.message().to_string())
@@ -112,6 +119,26 @@ pub fn create(model: &Path, provider: Provider, device_id: u32, threads: usize) 
     }
     let session = commit(builder(threads)?, model)?;
     Ok(CreatedSession { session, provider: "cpu", warnings })
+}
+
+/// Loads the CUDA 13 and cuDNN 9 libraries the CUDA provider needs from the folders in
+/// `POSEBATCH_CUDA_LIBS` (colon-separated; e.g. a bundle's `cuda/` folder, or the
+/// `nvidia/cu13/lib` and `nvidia/cudnn/lib` folders of a Python environment), once.
+/// Without the variable the system's library path is used.
+fn preload_cuda_libraries() -> Result<(), String> {
+    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let Some(dirs) = std::env::var_os("POSEBATCH_CUDA_LIBS") else {
+            return Ok(());
+        };
+        let dirs: Vec<std::path::PathBuf> = std::env::split_paths(&dirs).collect();
+        let holding = |lib: &str| dirs.iter().find(|d| d.join(lib).exists()).cloned();
+        let cuda = holding("libcudart.so.13");
+        let cudnn = holding("libcudnn.so.9");
+        ep::cuda::preload_dylibs(cuda.as_deref(), cudnn.as_deref())
+            .map_err(|e| format!("could not load the CUDA libraries in POSEBATCH_CUDA_LIBS: {e}"))
+    })
+    .clone()
 }
 
 /// True when the loaded ONNX Runtime was built with the CUDA provider (the GPU package).

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# `make bundle`: a relocatable folder and tarball for an offline (air-gapped) GPU host:
+# the plugin, the benchmark and demo, ONNX Runtime, the models, the videos and run.sh.
+#
+#   BUNDLE_ORT=gpu (default) | cpu    onnxruntime-gpu (CUDA 13) or the CPU build
+#   BUNDLE_GSTREAMER=1                 also GStreamer's Debian 12 runtime, for hosts without it
+#   BUNDLE_CUDA_LIBS=dir1:dir2         copy CUDA 13 / cuDNN 9 libraries from these folders
+#
+# On the host: tar xzf posebatch-bundle.tar.gz && posebatch-bundle/run.sh --synthetic
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ORT_VERSION=1.31.1
+DATA="${XDG_DATA_HOME:-$HOME/.local/share}/posebatch"
+OUT="out/posebatch-bundle"
+FLAVOUR="${BUNDLE_ORT:-gpu}"
+say() { printf '\033[1m[bundle]\033[0m %s\n' "$*"; }
+
+rm -rf "$OUT" && mkdir -p "$OUT"/{lib,bin,onnxruntime,models,media,cuda}
+install -m 755 target/release/libgstposebatch.so "$OUT/lib/"
+install -m 755 target/release/examples/benchmark target/release/examples/demo "$OUT/bin/"
+install -m 644 "$DATA"/models/yolo11n-pose.onnx "$DATA"/models/yolo11n-pose-fp16.onnx "$OUT/models/"
+install -m 644 "$DATA"/media/pose2sim-multiperson/cam0[1-4].mp4 "$OUT/media/"
+
+pkg=onnxruntime; [ "$FLAVOUR" = gpu ] && pkg=onnxruntime-gpu
+say "ONNX Runtime: $pkg $ORT_VERSION"
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
+    --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+    --dest "$tmp" "$pkg==$ORT_VERSION"
+unzip -q -j -o "$tmp"/*.whl 'onnxruntime/capi/*.so*' -d "$OUT/onnxruntime"
+rm -f "$OUT"/onnxruntime/onnxruntime_pybind11_state*.so
+ln -sf "$(basename "$(ls "$OUT"/onnxruntime/libonnxruntime.so.* | head -n1)")" "$OUT/onnxruntime/libonnxruntime.so"
+
+if [ -n "${BUNDLE_CUDA_LIBS:-}" ]; then
+    IFS=: read -ra dirs <<< "$BUNDLE_CUDA_LIBS"
+    for d in "${dirs[@]}"; do cp -a "$d"/*.so* "$OUT/cuda/" 2>/dev/null || true; done
+fi
+
+if [ "${BUNDLE_GSTREAMER:-0}" = 1 ]; then
+    say "GStreamer runtime (Debian packages, unpacked)"
+    (cd "$tmp" && apt-get download -q libgstreamer1.0-0 libgstreamer-plugins-base1.0-0 gstreamer1.0-plugins-base \
+        gstreamer1.0-plugins-good gstreamer1.0-libav liborc-0.4-0 libunwind8 libdw1 libelf1 >/dev/null)
+    for deb in "$tmp"/*.deb; do dpkg -x "$deb" "$OUT/gst"; done
+fi
+
+cat > "$OUT/run.sh" <<'RUN'
+#!/usr/bin/env bash
+# Runs the benchmark (default) or the demo from this folder, wherever it was unpacked:
+#   ./run.sh --synthetic --num-streams 16 --provider cuda
+#   ./run.sh demo
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+export GST_PLUGIN_PATH="$here/lib${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
+export ORT_DYLIB_PATH="$here/onnxruntime/libonnxruntime.so"
+export POSEBATCH_MODEL="$here/models"
+export LD_LIBRARY_PATH="$here/onnxruntime:$here/cuda${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+if ls "$here"/cuda/*.so* >/dev/null 2>&1; then export POSEBATCH_CUDA_LIBS="${POSEBATCH_CUDA_LIBS:-$here/cuda}"; fi
+if [ -d "$here/gst" ]; then
+    lib="$here/gst/usr/lib/x86_64-linux-gnu"
+    export LD_LIBRARY_PATH="$lib:$LD_LIBRARY_PATH"
+    export GST_PLUGIN_SYSTEM_PATH_1_0="$lib/gstreamer-1.0"
+    export GST_PLUGIN_SCANNER="$lib/gstreamer1.0/gstreamer-1.0/gst-plugin-scanner"
+fi
+case "${1:-}" in
+    demo) shift; exec "$here/bin/demo" --media "$here/media" "$@" ;;
+    *) exec "$here/bin/benchmark" "$@" ;;
+esac
+RUN
+chmod +x "$OUT/run.sh"
+tar czf out/posebatch-bundle.tar.gz -C out posebatch-bundle
+say "$OUT ($(du -sh "$OUT" | cut -f1)), out/posebatch-bundle.tar.gz"
