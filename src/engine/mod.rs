@@ -157,6 +157,35 @@ fn validate(session: &ort::session::Session, path: &Path, input_size: usize) -> 
     Ok(num_keypoints)
 }
 
+/// Letterboxes every frame into its slot of the batch tensor, the frames spread over the
+/// CPU cores (inference is idle meanwhile, so the cores are free).
+fn letterbox_batch(frames: &[FrameView], size: usize, input: &mut [f32]) -> Result<Vec<Letterbox>, EngineError> {
+    let per_image = 3 * size * size;
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(frames.len()).max(1);
+    let per_worker = frames.len().div_ceil(workers);
+    let results: Vec<Result<Vec<Letterbox>, String>> = std::thread::scope(|scope| {
+        let jobs: Vec<_> = frames
+            .chunks(per_worker)
+            .zip(input.chunks_mut(per_worker * per_image))
+            .map(|(frames, out)| {
+                scope.spawn(move || {
+                    frames
+                        .iter()
+                        .zip(out.chunks_exact_mut(per_image))
+                        .map(|(frame, out)| preprocess::letterbox_into(frame, size, out).map_err(|e| e.to_string()))
+                        .collect()
+                })
+            })
+            .collect();
+        jobs.into_iter().map(|j| j.join().unwrap_or_else(|_| Err("preprocessing panicked".into()))).collect()
+    });
+    let mut letterboxes = Vec::with_capacity(frames.len());
+    for r in results {
+        letterboxes.extend(r.map_err(EngineError::Input)?);
+    }
+    Ok(letterboxes)
+}
+
 impl Engine {
     /// Loads and validates the model. `on_gpu` decides what `Precision::Auto` means.
     pub fn load(config: &EngineConfig) -> Result<Engine, EngineError> {
@@ -212,12 +241,7 @@ impl Engine {
         let size = self.input_size;
         let per_image = 3 * size * size;
         self.input.resize(frames.len() * per_image, 0.0);
-        let letterboxes = frames
-            .iter()
-            .zip(self.input.chunks_exact_mut(per_image))
-            .map(|(frame, out)| preprocess::letterbox_into(frame, size, out))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| EngineError::Input(e.to_string()))?;
+        let letterboxes = letterbox_batch(frames, size, &mut self.input)?;
         let shape = [frames.len(), 3, size, size];
         let tensor = TensorRef::from_array_view((shape, self.input.as_slice()))
             .map_err(|e| EngineError::Inference(e.to_string()))?;
