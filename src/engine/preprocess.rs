@@ -34,20 +34,37 @@ impl YuvMatrix {
         full_range: false,
     };
 
+    /// Precomputed coefficients: rgb = scale * (y - offset) + chroma terms.
+    fn coefficients(self) -> YuvCoefficients {
+        let (y_scale, y_offset, c_scale) =
+            if self.full_range { (1.0, 0.0, 1.0) } else { (255.0 / 219.0, 16.0, 255.0 / 224.0) };
+        let kg = 1.0 - self.kr - self.kb;
+        YuvCoefficients {
+            y_scale,
+            y_offset,
+            r_v: 2.0 * (1.0 - self.kr) * c_scale,
+            g_u: 2.0 * (1.0 - self.kb) * self.kb / kg * c_scale,
+            g_v: 2.0 * (1.0 - self.kr) * self.kr / kg * c_scale,
+            b_u: 2.0 * (1.0 - self.kb) * c_scale,
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct YuvCoefficients {
+    y_scale: f32,
+    y_offset: f32,
+    r_v: f32,
+    g_u: f32,
+    g_v: f32,
+    b_u: f32,
+}
+
+impl YuvCoefficients {
+    #[inline(always)]
     fn to_rgb(self, y: f32, u: f32, v: f32) -> [f32; 3] {
-        let (y, cb, cr) = if self.full_range {
-            (y, u - 128.0, v - 128.0)
-        } else {
-            (
-                (y - 16.0) * (255.0 / 219.0),
-                (u - 128.0) * (255.0 / 224.0),
-                (v - 128.0) * (255.0 / 224.0),
-            )
-        };
-        let r = y + 2.0 * (1.0 - self.kr) * cr;
-        let b = y + 2.0 * (1.0 - self.kb) * cb;
-        let g = (y - self.kr * r - self.kb * b) / (1.0 - self.kr - self.kb);
-        [r, g, b]
+        let (y, u, v) = ((y - self.y_offset) * self.y_scale, u - 128.0, v - 128.0);
+        [y + self.r_v * v, y - self.g_u * u - self.g_v * v, y + self.b_u * u]
     }
 }
 
@@ -208,7 +225,10 @@ pub fn letterbox_into(frame: &FrameView, size: usize, out: &mut [f32]) -> Result
     r_out.fill(PAD_VALUE);
     g_out.fill(PAD_VALUE);
     b_out.fill(PAD_VALUE);
-    let level = |v: f32| (v + 0.5).floor().clamp(0.0, 255.0) / 255.0;
+    // Round to an 8-bit level as OpenCV does, then normalise through a table: a cast and a
+    // lookup are much cheaper than floor() and a division per channel.
+    let levels: [f32; 256] = std::array::from_fn(|i| i as f32 / 255.0);
+    let level = |v: f32| levels[((v + 0.5) as i32).clamp(0, 255) as usize];
 
     match frame.format {
         PixelFormat::Packed(layout) => {
@@ -249,27 +269,22 @@ pub fn letterbox_into(frame: &FrameView, size: usize, out: &mut [f32]) -> Result
             // Chroma samples sit at the centre of each 2x2 luma block.
             let cxs = Taps::new(cw, lb.scaled_width, scale_x / 2.0);
             let cys = Taps::new(ch, lb.scaled_height, scale_y / 2.0);
+            let coefficients = matrix.coefficients();
             let row_of = |plane: usize, y: usize| &frame.planes[plane][y * frame.strides[plane]..];
             for dy in 0..lb.scaled_height {
                 let (y_top, y_bottom, wy) = (row_of(0, ys.first[dy]), row_of(0, ys.second[dy]), ys.weight[dy]);
                 let (cy0, cy1, cwy) = (cys.first[dy], cys.second[dy], cys.weight[dy]);
+                // NV12: U and V interleaved in plane 1; I420: U in plane 1, V in plane 2.
+                let (u_top, u_bottom) = (row_of(1, cy0), row_of(1, cy1));
+                let (v_top, v_bottom) = if nv12 { (u_top, u_bottom) } else { (row_of(2, cy0), row_of(2, cy1)) };
+                let (step, v_offset) = if nv12 { (2, 1) } else { (1, 0) };
                 let row = (lb.pad_top + dy) * size + lb.pad_left;
                 for dx in 0..lb.scaled_width {
                     let luma = bilinear(y_top, y_bottom, xs.first[dx], xs.second[dx], xs.weight[dx], wy);
-                    let (c0, c1, cwx) = (cxs.first[dx], cxs.second[dx], cxs.weight[dx]);
-                    let (u, v) = if nv12 {
-                        let (top, bottom) = (row_of(1, cy0), row_of(1, cy1));
-                        (
-                            bilinear(top, bottom, 2 * c0, 2 * c1, cwx, cwy),
-                            bilinear(top, bottom, 2 * c0 + 1, 2 * c1 + 1, cwx, cwy),
-                        )
-                    } else {
-                        (
-                            bilinear(row_of(1, cy0), row_of(1, cy1), c0, c1, cwx, cwy),
-                            bilinear(row_of(2, cy0), row_of(2, cy1), c0, c1, cwx, cwy),
-                        )
-                    };
-                    let [r, g, b] = matrix.to_rgb(luma, u, v);
+                    let (c0, c1, cwx) = (step * cxs.first[dx], step * cxs.second[dx], cxs.weight[dx]);
+                    let u = bilinear(u_top, u_bottom, c0, c1, cwx, cwy);
+                    let v = bilinear(v_top, v_bottom, c0 + v_offset, c1 + v_offset, cwx, cwy);
+                    let [r, g, b] = coefficients.to_rgb(luma, u, v);
                     r_out[row + dx] = level(r);
                     g_out[row + dx] = level(g);
                     b_out[row + dx] = level(b);
