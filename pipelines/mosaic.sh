@@ -14,6 +14,7 @@
 #   OUT_DIR=dir         where demo.mp4 and demo.png go (default out)
 #   FRAMES=n            stop each camera after about n frames (default 0 = all)
 #   POSEBATCH_PROPS=".." extra posebatch properties, e.g. "input-size=320"
+#   FPS=n/d             the cameras' frame rate, kept by the mosaic (default 60/1)
 # The plugin is taken from target/release when that build exists, else from the installed
 # copy (~/.local/share/gstreamer-1.0/plugins, `make install`).
 set -euo pipefail
@@ -35,6 +36,7 @@ rm -f "$OUT_DIR"/.mosaic-*.png
 # Each tile is half the camera's 1088x1920 (portrait), so the mosaic is 1088x1920 again.
 TILE_W=544
 TILE_H=960
+FPS="${FPS:-60/1}"   # the cameras' frame rate
 LIMIT=""
 [ "$FRAMES" -gt 0 ] && LIMIT="identity eos-after=$FRAMES !"
 
@@ -53,13 +55,15 @@ for i in 0 1 2 3; do
     pads+=" sink_$i::xpos=$x sink_$i::ypos=$y"
 done
 
+# The compositor's rate is pinned to the cameras' (else the PNG branch's 2/1 would be
+# negotiated for both branches through the tee).
 # The tee's two branches must not wait on each other: x264enc with tune=zerolatency gives a
 # frame out for each frame in (no look-ahead), so both sinks preroll on the first frame.
 # shellcheck disable=SC2086  # the pipeline description is split into words on purpose
 gst-launch-1.0 -q posebatch name=p $POSEBATCH_PROPS \
     $cams \
     $tiles \
-    compositor name=mix background=black $pads ! tee name=t \
+    compositor name=mix background=black $pads ! video/x-raw,framerate=$FPS ! tee name=t \
     t. ! queue ! videoconvert ! x264enc speed-preset=veryfast tune=zerolatency ! video/x-h264,profile=high \
        ! mp4mux ! filesink location="$OUT_DIR/demo.mp4" \
     t. ! queue ! videorate drop-only=true ! video/x-raw,framerate=2/1 ! videoconvert \
