@@ -6,7 +6,7 @@ DATA_DIR   := $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/posebatch
 LIB        := target/release/libgstposebatch.so
 PYTHON_VENV := .venv
 
-.PHONY: all setup build install demo test bench compare bundle venv reference clean
+.PHONY: all setup build install demo mosaic embed-c test bench compare bundle venv reference clean
 
 all: build
 
@@ -23,9 +23,20 @@ install: build
 	install -m 644 $(LIB) $(PLUGIN_DIR)/
 	@echo "installed $(PLUGIN_DIR)/libgstposebatch.so"
 
-## The four-camera demo on real video: poses into out/cam0N.ndjson, a summary on screen.
+## The four-camera demo on real video: poses into out/cam0N.ndjson, a summary on screen,
+## then the mosaic (out/demo.mp4, out/demo.png).
 demo: install
 	./target/release/examples/demo --out out
+	bash pipelines/mosaic.sh
+
+## The four cameras with their skeletons drawn, tiled 2x2: out/demo.mp4 and out/demo.png.
+mosaic: install
+	bash pipelines/mosaic.sh
+
+## The C embedding example (GStreamer only): target/embed-c.
+embed-c: setup
+	mkdir -p target
+	cc -O2 -Wall -o target/embed-c examples/embed.c $$(pkg-config --cflags --libs gstreamer-1.0 gstreamer-app-1.0)
 
 ## Every test: unit, property, element, accuracy, bad input, gst-launch and Python.
 test: setup

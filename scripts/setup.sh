@@ -18,10 +18,12 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # ---- Debian packages --------------------------------------------------------------------
+# (plugins-ugly: x264enc for the mosaic; gcc, libc6-dev: the C embedding example;
+#  fonts-dejavu-core: text in the benchmark's plot)
 PACKAGES="libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
-gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav pkg-config
-python3-gi python3-gst-1.0 gir1.2-gstreamer-1.0 unzip curl ca-certificates python3-venv
-fonts-dejavu-core"
+gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-libav
+pkg-config gcc libc6-dev python3-gi python3-gst-1.0 gir1.2-gstreamer-1.0 unzip curl ca-certificates
+python3-venv fonts-dejavu-core"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -320,11 +320,9 @@ impl<F, E> Batcher<F, E> {
     /// Offers a serialized event: it goes out behind everything the stream already has.
     pub fn push_event(&mut self, stream: u32, event: E) {
         if let Some(s) = self.streams.get_mut(&stream) {
-            if s.queue.is_empty() && s.inferring == 0 {
-                s.outbox.push_back(Output::Event(event));
-            } else {
-                s.queue.push_back(Item::Event(event));
-            }
+            s.queue.push_back(Item::Event(event));
+            // With nothing in inference and no frame ahead of it, it goes out now.
+            s.release_head();
         }
     }
 
@@ -362,7 +360,11 @@ impl<F, E> Batcher<F, E> {
             return None;
         }
         s.paused = paused;
-        Some(if paused { s.drop_frames() } else { Vec::new() })
+        let dropped = if paused { s.drop_frames() } else { Vec::new() };
+        // Events that waited behind the dropped frames must not stay stuck at the head
+        // of the queue (they would hold back every frame after the resume).
+        s.release_head();
+        Some(dropped)
     }
 
     pub fn is_paused(&self, stream: u32) -> bool {

@@ -1,7 +1,8 @@
 //! posebatch: batched, multi-stream, multi-person pose estimation for GStreamer.
 //!
 //! Elements: `posebatch` (N streams in, one batched inference, each stream out of its own
-//! pad with [`meta::PoseMeta`] attached) and `posejson` (PoseMeta to newline-delimited JSON).
+//! pad with [`meta::PoseMeta`] attached), `posejson` (PoseMeta to newline-delimited JSON) and
+//! `poseoverlay` (draws the skeletons onto the frames).
 //! Applications read the meta with [`meta::PoseMeta::from_buffer`].
 
 pub mod batcher;
@@ -12,6 +13,7 @@ pub mod memory_guard;
 pub mod meta;
 pub mod periodic;
 pub mod posebatch;
+pub mod poseoverlay;
 pub mod posejson;
 pub mod stats;
 
@@ -21,6 +23,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     meta::register();
     posebatch::register(plugin)?;
     posejson::register(plugin)?;
+    poseoverlay::register(plugin)?;
     Ok(())
 }
 

@@ -86,6 +86,23 @@ fn pausing_drops_queued_frames_and_refuses_new_ones() {
 }
 
 #[test]
+fn events_behind_frames_dropped_by_a_pause_go_out_and_do_not_block_the_resume() {
+    // A tag event queued behind frames, then a pause drops the frames: the event (and the
+    // pause gap behind it) must go out, or after the resume the queue's head is an event
+    // forever and no frame of the stream is ever batched again.
+    let mut b = batcher(1, Overflow::Block, config(8, 2));
+    queued(b.push_frame(0, (0, 0), 0));
+    b.push_event(0, "tag");
+    b.set_paused(0, true).expect("state changed");
+    b.push_event(0, "gap");
+    assert_eq!(drain(&mut b, 0), vec!["tag", "gap"]);
+    b.set_paused(0, false).expect("state changed");
+    queued(b.push_frame(0, (0, 1), MS));
+    let batch = b.next_batch(MS).expect("the resumed stream's frame is batched");
+    assert_eq!(batch.len(), 1);
+}
+
+#[test]
 fn block_mode_reports_full_without_counting() {
     let mut b = batcher(1, Overflow::Block, config(8, 2));
     queued(b.push_frame(0, (0, 0), 0));
