@@ -19,7 +19,8 @@ pub struct Baseline {
     pub provider: String,
 }
 
-/// A few decoded frames from the benchmark's own sources.
+/// A few decoded frames from the benchmark's own sources (the synthetic one is the first
+/// frame of the same videotestsrc pattern).
 fn frames_in_memory(args: &Args, count: usize) -> Result<Vec<gst::Sample>, String> {
     let launch = if args.videos.is_empty() {
         format!(

@@ -52,14 +52,21 @@ fn ms(s: &gst::StructureRef, field: &str) -> f64 {
 fn source(args: &Args, i: usize) -> String {
     let limit = args.frames.map_or(String::new(), |n| format!("num-buffers={n}"));
     if args.videos.is_empty() {
+        // One rendered frame repeated by imagefreeze: a camera-like source that costs
+        // nothing, so the CPU measures posebatch rather than videotestsrc's drawing.
         format!(
-            "videotestsrc is-live={} pattern=ball {limit} ! video/x-raw,format=NV12,width={},height={},framerate={}/1",
-            args.live, args.width, args.height, args.fps
+            "videotestsrc pattern=ball num-buffers=1 ! video/x-raw,format=NV12,width={w},height={h} \
+             ! imagefreeze is-live={} {limit} ! video/x-raw,framerate={}/1",
+            args.live,
+            args.fps,
+            w = args.width,
+            h = args.height,
         )
     } else {
         let video = &args.videos[i % args.videos.len()];
         format!(
-            "filesrc location=\"{}\" ! qtdemux ! h264parse ! avdec_h264 ! videoconvert ! video/x-raw,format=NV12",
+            // The decoder gives I420, which posebatch reads as it is: no conversion pass.
+            "filesrc location=\"{}\" ! qtdemux ! h264parse ! avdec_h264 ! videoconvert ! video/x-raw,format={{I420,NV12}}",
             video.display()
         )
     }
