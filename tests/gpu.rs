@@ -12,18 +12,7 @@ fn cuda_runs_on_cuda_or_falls_back_to_cpu_with_one_warning() {
         "videotestsrc num-buffers=3 ! video/x-raw,format=NV12,width=320,height=240 \
          ! posebatch name=p model={model} execution-provider=cuda input-size=320 vram-limit=0 ! fakesink",
     );
-    let bus = pipeline.bus().unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let mut warnings = Vec::new();
-    loop {
-        let msg = bus.timed_pop(gst::ClockTime::from_seconds(60)).expect("EOS");
-        match msg.view() {
-            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => panic!("{}", e.error()),
-            _ => {}
-        }
-    }
+    let warnings = common::play_collecting_warnings(&pipeline);
     let stats = pipeline.by_name("p").unwrap().property::<gst::Structure>("stats");
     pipeline.set_state(gst::State::Null).unwrap();
     assert_eq!(stats.get::<u64>("frames-out").unwrap(), 3);

@@ -234,18 +234,7 @@ fn without_a_gpu_driver_the_guard_warns_once_and_everything_works() {
     let pipeline = common::pipeline(
         "videotestsrc num-buffers=6 ! video/x-raw,format=RGB,width=320,height=240 ! posebatch name=p model={model} input-size=320 ! fakesink",
     );
-    let bus = pipeline.bus().unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let mut warnings = Vec::new();
-    loop {
-        let msg = bus.timed_pop(gst::ClockTime::from_seconds(60)).expect("EOS");
-        match msg.view() {
-            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => panic!("{}", e.error()),
-            _ => {}
-        }
-    }
+    let warnings = common::play_collecting_warnings(&pipeline);
     pipeline.set_state(gst::State::Null).unwrap();
     let pb = pipeline.by_name("p").unwrap();
     assert_eq!(count(&stream_stats(&pb, 0), "frames-out"), 6);

@@ -104,6 +104,23 @@ pub fn run_to_eos(pipeline: &gst::Pipeline, timeout_s: u64) -> Result<(), String
     result
 }
 
+/// Plays `pipeline` to EOS and returns the warnings posted on the way; panics on an error.
+pub fn play_collecting_warnings(pipeline: &gst::Pipeline) -> Vec<String> {
+    let bus = pipeline.bus().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut warnings = Vec::new();
+    loop {
+        let msg = bus.timed_pop(gst::ClockTime::from_seconds(60)).expect("EOS within 60 s");
+        match msg.view() {
+            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{}", e.error()),
+            _ => {}
+        }
+    }
+    warnings
+}
+
 /// Path of the plugin library `cargo build --release` makes (for gst-launch and Python).
 pub fn plugin_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release");
