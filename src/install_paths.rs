@@ -41,3 +41,17 @@ pub fn onnxruntime_library() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| data_dir().join("onnxruntime").join("libonnxruntime.so"))
 }
+
+/// Folders holding CUDA libraries (NVRTC, and for the CUDA provider the CUDA runtime and
+/// cuDNN): `POSEBATCH_CUDA_LIBS` (colon-separated), then the data folder's `cuda/`, where
+/// `make setup` puts NVRTC.
+pub fn cuda_library_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("POSEBATCH_CUDA_LIBS")
+        .map(|v| std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect())
+        .unwrap_or_default();
+    let installed = data_dir().join("cuda");
+    if installed.is_dir() {
+        dirs.push(installed);
+    }
+    dirs
+}

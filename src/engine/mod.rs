@@ -1,6 +1,7 @@
 //! The inference engine: loads and validates a YOLO-pose model, and turns a batch of raw
 //! frames into poses per frame with one `Session::run`.
 
+pub mod gpu;
 pub mod preprocess;
 pub mod session;
 pub mod yolo_pose;

@@ -35,7 +35,7 @@ impl YuvMatrix {
     };
 
     /// Precomputed coefficients: rgb = scale * (y - offset) + chroma terms.
-    fn coefficients(self) -> YuvCoefficients {
+    pub(crate) fn coefficients(self) -> YuvCoefficients {
         let (y_scale, y_offset, c_scale) =
             if self.full_range { (1.0, 0.0, 1.0) } else { (255.0 / 219.0, 16.0, 255.0 / 224.0) };
         let kg = 1.0 - self.kr - self.kb;
@@ -51,13 +51,13 @@ impl YuvMatrix {
 }
 
 #[derive(Clone, Copy)]
-struct YuvCoefficients {
-    y_scale: f32,
-    y_offset: f32,
-    r_v: f32,
-    g_u: f32,
-    g_v: f32,
-    b_u: f32,
+pub(crate) struct YuvCoefficients {
+    pub y_scale: f32,
+    pub y_offset: f32,
+    pub r_v: f32,
+    pub g_u: f32,
+    pub g_v: f32,
+    pub b_u: f32,
 }
 
 impl YuvCoefficients {
@@ -194,7 +194,7 @@ impl std::fmt::Display for PreprocessError {
     }
 }
 
-fn check_plane(name: &str, plane: &[u8], stride: usize, rows: usize, row_bytes: usize) -> Result<(), PreprocessError> {
+fn check_plane(name: &str, plane: &[u8], stride: usize, rows: usize, row_bytes: usize) -> Result<usize, PreprocessError> {
     let needed = if rows == 0 { 0 } else { stride * (rows - 1) + row_bytes };
     if stride < row_bytes || plane.len() < needed {
         return Err(PreprocessError(format!(
@@ -202,14 +202,33 @@ fn check_plane(name: &str, plane: &[u8], stride: usize, rows: usize, row_bytes: 
             plane.len()
         )));
     }
-    Ok(())
+    Ok(needed)
+}
+
+/// Checks the frame's planes hold its pixels; returns the bytes each plane spans (its
+/// last row ends there), which is what an upload must copy.
+pub fn plane_extents(frame: &FrameView) -> Result<[usize; 3], PreprocessError> {
+    let (w, h) = (frame.width, frame.height);
+    if w == 0 || h == 0 {
+        return Err(PreprocessError(format!("empty frame {w}x{h}")));
+    }
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let plane = |i: usize, name: &str, rows: usize, row_bytes: usize| {
+        check_plane(name, frame.planes[i], frame.strides[i], rows, row_bytes)
+    };
+    Ok(match frame.format {
+        PixelFormat::Packed(layout) => [plane(0, "RGB", h, w * layout.bytes_per_pixel)?, 0, 0],
+        PixelFormat::Nv12(_) => [plane(0, "Y", h, w)?, plane(1, "UV", ch, cw * 2)?, 0],
+        PixelFormat::I420(_) => [plane(0, "Y", h, w)?, plane(1, "U", ch, cw)?, plane(2, "V", ch, cw)?],
+    })
 }
 
 /// Letterboxes `frame` into `out`, a planar RGB tensor of `3 * size * size` values in 0..1.
 pub fn letterbox_into(frame: &FrameView, size: usize, out: &mut [f32]) -> Result<Letterbox, PreprocessError> {
     let (w, h) = (frame.width, frame.height);
-    if w == 0 || h == 0 || size == 0 {
-        return Err(PreprocessError(format!("empty frame {w}x{h}")));
+    plane_extents(frame)?;
+    if size == 0 {
+        return Err(PreprocessError("model input size 0".into()));
     }
     let area = size * size;
     if out.len() != 3 * area {
@@ -232,7 +251,6 @@ pub fn letterbox_into(frame: &FrameView, size: usize, out: &mut [f32]) -> Result
 
     match frame.format {
         PixelFormat::Packed(layout) => {
-            check_plane("RGB", frame.planes[0], frame.strides[0], h, w * layout.bytes_per_pixel)?;
             let bpp = layout.bytes_per_pixel;
             // Byte offsets of each tap, per channel, so the inner loop only indexes.
             let (x0, x1): (Vec<usize>, Vec<usize>) =
@@ -259,13 +277,6 @@ pub fn letterbox_into(frame: &FrameView, size: usize, out: &mut [f32]) -> Result
         PixelFormat::Nv12(matrix) | PixelFormat::I420(matrix) => {
             let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
             let nv12 = matches!(frame.format, PixelFormat::Nv12(_));
-            check_plane("Y", frame.planes[0], frame.strides[0], h, w)?;
-            if nv12 {
-                check_plane("UV", frame.planes[1], frame.strides[1], ch, cw * 2)?;
-            } else {
-                check_plane("U", frame.planes[1], frame.strides[1], ch, cw)?;
-                check_plane("V", frame.planes[2], frame.strides[2], ch, cw)?;
-            }
             // Chroma samples sit at the centre of each 2x2 luma block.
             let cxs = Taps::new(cw, lb.scaled_width, scale_x / 2.0);
             let cys = Taps::new(ch, lb.scaled_height, scale_y / 2.0);

@@ -121,22 +121,22 @@ pub fn create(model: &Path, provider: Provider, device_id: u32, threads: usize) 
     Ok(CreatedSession { session, provider: "cpu", warnings })
 }
 
-/// Loads the CUDA 13 and cuDNN 9 libraries the CUDA provider needs from the folders in
-/// `POSEBATCH_CUDA_LIBS` (colon-separated; e.g. a bundle's `cuda/` folder, or the
-/// `nvidia/cu13/lib` and `nvidia/cudnn/lib` folders of a Python environment), once.
-/// Without the variable the system's library path is used.
+/// Loads the CUDA 13 and cuDNN 9 libraries the CUDA provider needs from the CUDA library
+/// folders (`install_paths::cuda_library_dirs`: `POSEBATCH_CUDA_LIBS`, e.g. a bundle's
+/// `cuda/` folder or a Python environment's `nvidia/cu13/lib` and `nvidia/cudnn/lib`),
+/// once. Where they hold neither, the system's library path is used.
 fn preload_cuda_libraries() -> Result<(), String> {
     static DONE: OnceLock<Result<(), String>> = OnceLock::new();
     DONE.get_or_init(|| {
-        let Some(dirs) = std::env::var_os("POSEBATCH_CUDA_LIBS") else {
-            return Ok(());
-        };
-        let dirs: Vec<std::path::PathBuf> = std::env::split_paths(&dirs).collect();
+        let dirs = install_paths::cuda_library_dirs();
         let holding = |lib: &str| dirs.iter().find(|d| d.join(lib).exists()).cloned();
         let cuda = holding("libcudart.so.13");
         let cudnn = holding("libcudnn.so.9");
+        if cuda.is_none() && cudnn.is_none() {
+            return Ok(());
+        }
         ep::cuda::preload_dylibs(cuda.as_deref(), cudnn.as_deref())
-            .map_err(|e| format!("could not load the CUDA libraries in POSEBATCH_CUDA_LIBS: {e}"))
+            .map_err(|e| format!("could not load the CUDA libraries from {dirs:?}: {e}"))
     })
     .clone()
 }

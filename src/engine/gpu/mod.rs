@@ -1,0 +1,196 @@
+//! GPU preprocessing with cudarc: a batch's frames are copied into pinned staging memory,
+//! uploaded with async copies on one CUDA stream, and each is letterboxed by an
+//! NVRTC-compiled kernel straight into its slot of the model's input tensor on the GPU.
+//! ONNX Runtime runs on the same stream, so no synchronisation is needed in between, and
+//! CUDA events on it time preprocessing and inference.
+
+pub mod kernel;
+pub mod nvrtc;
+#[cfg(test)]
+pub(crate) mod test_frames;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cudarc::driver::sys::CUevent_flags;
+use cudarc::driver::{
+    CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchConfig, PinnedHostSlice, PushKernelArg,
+};
+
+use super::preprocess::{FrameView, Letterbox, plane_extents};
+use kernel::LetterboxParams;
+
+/// True when the CUDA driver library can be loaded. cudarc panics on first use without
+/// it, so nothing else here runs unless this holds.
+pub fn driver_present() -> bool {
+    // SAFETY: only probes for the library.
+    unsafe { cudarc::driver::sys::is_culib_present() }
+}
+
+/// GPU time of one batch, from CUDA events on the stream.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GpuTimes {
+    /// Upload and letterbox of every frame.
+    pub preprocess: Duration,
+    /// ONNX Runtime's work, output copy to the host included.
+    pub inference: Duration,
+}
+
+/// Staging memory for uploads: pinned on the host, and its device twin.
+struct Staging {
+    host: PinnedHostSlice<u8>,
+    device: CudaSlice<u8>,
+}
+
+pub struct GpuPreprocessor {
+    stream: Arc<CudaStream>,
+    function: CudaFunction,
+    staging: Option<Staging>,
+    start: CudaEvent,
+    preprocessed: CudaEvent,
+    inferred: CudaEvent,
+    /// e.g. "NVIDIA H100 80GB HBM3 (sm_90)".
+    pub device_name: String,
+}
+
+fn cuda(what: &str) -> impl FnOnce(cudarc::driver::DriverError) -> String + '_ {
+    move |e| format!("{what}: {e}")
+}
+
+impl GpuPreprocessor {
+    /// Opens GPU `device_id` (its primary context, which ONNX Runtime shares), compiles
+    /// the kernel for it and creates the stream. Err says why the GPU cannot be used.
+    pub fn new(device_id: u32) -> Result<GpuPreprocessor, String> {
+        if !driver_present() {
+            return Err("no CUDA driver (libcuda.so.1) found".into());
+        }
+        let ctx = CudaContext::new(device_id as usize).map_err(cuda("cannot open CUDA device"))?;
+        let capability = ctx.compute_capability().map_err(cuda("compute capability"))?;
+        let cubin = nvrtc::compile_cubin(kernel::SOURCE, "letterbox.cu", capability)?;
+        let module = ctx
+            .load_module(cudarc::nvrtc::Ptx::from_binary(cubin))
+            .map_err(cuda("cannot load the letterbox kernel"))?;
+        let function = module.load_function(kernel::FUNCTION).map_err(cuda("letterbox kernel"))?;
+        let stream = ctx.new_stream().map_err(cuda("cannot create a CUDA stream"))?;
+        let timing_event = || ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).map_err(cuda("CUDA event"));
+        let name = ctx.name().unwrap_or_else(|_| "CUDA device".into());
+        Ok(GpuPreprocessor {
+            start: timing_event()?,
+            preprocessed: timing_event()?,
+            inferred: timing_event()?,
+            device_name: format!("{name} (sm_{}{})", capability.0, capability.1),
+            stream,
+            function,
+            staging: None,
+        })
+    }
+
+    /// The raw CUDA stream, for ONNX Runtime's `user_compute_stream`.
+    pub fn stream_handle(&self) -> *mut () {
+        self.stream.cu_stream() as *mut ()
+    }
+
+    /// Grows the staging memory to hold `bytes` (with headroom, so a batch of slightly
+    /// larger frames does not reallocate again).
+    fn reserve(&mut self, bytes: usize) -> Result<&mut Staging, String> {
+        if self.staging.as_ref().is_none_or(|s| s.host.len() < bytes) {
+            self.staging = None;
+            let capacity = bytes + bytes / 4;
+            let ctx = self.stream.context();
+            // SAFETY: staging bytes are written before they are read.
+            let host = unsafe { ctx.alloc_pinned::<u8>(capacity) }.map_err(cuda("pinned host memory"))?;
+            let device = unsafe { self.stream.alloc::<u8>(capacity) }.map_err(cuda("GPU memory for frames"))?;
+            self.staging = Some(Staging { host, device });
+        }
+        Ok(self.staging.as_mut().expect("just reserved"))
+    }
+
+    /// Uploads `frames` and letterboxes frame i into slot i of the `[n, 3, size, size]`
+    /// float tensor at device address `input`. Returns as soon as the work is queued on
+    /// the stream; the CPU packs frame i+1 while frame i is copied and letterboxed.
+    pub fn letterbox_batch(&mut self, frames: &[FrameView], size: usize, input: u64) -> Result<Vec<Letterbox>, String> {
+        let extents = frames.iter().map(plane_extents).collect::<Result<Vec<_>, _>>().map_err(|e| e.0)?;
+        let total = extents.iter().map(|e| e.iter().sum::<usize>()).sum();
+        // The previous batch's copies must be done before its staging bytes are reused.
+        self.stream.synchronize().map_err(cuda("CUDA stream"))?;
+        self.start.record(&self.stream).map_err(cuda("CUDA event"))?;
+        let stream = Arc::clone(&self.stream);
+        let function = self.function.clone();
+        let slot_bytes = (3 * size * size * std::mem::size_of::<f32>()) as u64;
+        let staging = self.reserve(total)?;
+        let letterboxes = Self::queue_frames(&stream, &function, staging, frames, &extents, size, input, slot_bytes)?;
+        self.preprocessed.record(&self.stream).map_err(cuda("CUDA event"))?;
+        Ok(letterboxes)
+    }
+
+    /// Packs, uploads and letterboxes each frame in turn, on `stream`.
+    #[allow(clippy::too_many_arguments)]
+    fn queue_frames(
+        stream: &Arc<CudaStream>,
+        function: &CudaFunction,
+        staging: &mut Staging,
+        frames: &[FrameView],
+        extents: &[[usize; 3]],
+        size: usize,
+        input: u64,
+        slot_bytes: u64,
+    ) -> Result<Vec<Letterbox>, String> {
+        let (device_base, _sync) = staging.device.device_ptr(stream);
+        let host = staging.host.as_mut_slice().map_err(cuda("pinned host memory"))?;
+        let mut letterboxes = Vec::with_capacity(frames.len());
+        let mut at = 0usize;
+        for (i, (frame, extents)) in frames.iter().zip(extents).enumerate() {
+            let bytes: usize = extents.iter().sum();
+            let packed = &mut host[at..at + bytes];
+            let offsets = kernel::pack_planes(frame, *extents, packed);
+            let src = device_base + at as u64;
+            // SAFETY: `packed` is pinned and stays untouched until the stream is
+            // synchronised (next batch); the device range lies inside the staging buffer.
+            unsafe { cudarc::driver::result::memcpy_htod_async(src, &*packed, stream.cu_stream()) }
+                .map_err(cuda("frame upload"))?;
+            let (params, lb) = LetterboxParams::new(frame, src, offsets, input + i as u64 * slot_bytes, size);
+            let (grid_x, grid_y) = params.grid();
+            let config = LaunchConfig {
+                grid_dim: (grid_x, grid_y, 1),
+                block_dim: (kernel::BLOCK, kernel::BLOCK, 1),
+                shared_mem_bytes: 0,
+            };
+            let mut launch = stream.launch_builder(function);
+            launch.arg(&params);
+            // SAFETY: the kernel reads the uploaded frame and writes one slot of the
+            // caller's tensor, both in bounds by construction of `params`.
+            unsafe { launch.launch(config) }.map_err(cuda("letterbox kernel launch"))?;
+            letterboxes.push(lb);
+            at += bytes;
+        }
+        Ok(letterboxes)
+    }
+
+    /// Marks the end of inference on the stream and returns the batch's GPU times
+    /// (waits for the stream to reach the mark).
+    pub fn finish_batch(&self) -> Result<GpuTimes, String> {
+        self.inferred.record(&self.stream).map_err(cuda("CUDA event"))?;
+        let ms = |a: &CudaEvent, b: &CudaEvent| a.elapsed_ms(b).map_err(cuda("CUDA event timing"));
+        let to_duration = |ms: f32| Duration::from_nanos((ms.max(0.0) as f64 * 1e6) as u64);
+        Ok(GpuTimes {
+            preprocess: to_duration(ms(&self.start, &self.preprocessed)?),
+            inference: to_duration(ms(&self.preprocessed, &self.inferred)?),
+        })
+    }
+
+    /// Letterboxes `frames` on the GPU and copies the tensor back: for checking the kernel.
+    pub fn letterbox_to_host(&mut self, frames: &[FrameView], size: usize) -> Result<(Vec<f32>, Vec<Letterbox>), String> {
+        let stream = Arc::clone(&self.stream);
+        let tensor = stream
+            .alloc_zeros::<f32>(frames.len() * 3 * size * size)
+            .map_err(cuda("GPU memory"))?;
+        let letterboxes = {
+            let (input, _sync) = tensor.device_ptr(&stream);
+            self.letterbox_batch(frames, size, input)?
+        };
+        let values = stream.clone_dtoh(&tensor).map_err(cuda("copy to host"))?;
+        Ok((values, letterboxes))
+    }
+}

@@ -1,0 +1,88 @@
+//! Random frames of every format the preprocessors read, at odd sizes and with padded
+//! strides, for checking the GPU kernel against the CPU path.
+
+use crate::engine::preprocess::{FrameView, PackedLayout, PixelFormat, YuvMatrix};
+
+/// A frame that owns its planes.
+pub struct OwnedFrame {
+    pub format: PixelFormat,
+    pub width: usize,
+    pub height: usize,
+    pub planes: [Vec<u8>; 3],
+    pub strides: [usize; 3],
+}
+
+impl OwnedFrame {
+    pub fn view(&self) -> FrameView<'_> {
+        FrameView {
+            format: self.format,
+            width: self.width,
+            height: self.height,
+            planes: [&self.planes[0], &self.planes[1], &self.planes[2]],
+            strides: self.strides,
+        }
+    }
+}
+
+/// xorshift: reproducible noise without a dependency.
+struct Noise(u64);
+
+impl Noise {
+    fn byte(&mut self) -> u8 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 24) as u8
+    }
+}
+
+/// A plane of `rows` rows of `row_bytes` random bytes, rows `stride` apart.
+fn plane(noise: &mut Noise, rows: usize, stride: usize) -> Vec<u8> {
+    (0..rows * stride).map(|_| noise.byte()).collect()
+}
+
+fn frame(noise: &mut Noise, format: PixelFormat, width: usize, height: usize) -> OwnedFrame {
+    // Strides padded past the row, as decoders and videoconvert do.
+    let pad = 7;
+    let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
+    let (planes, strides) = match format {
+        PixelFormat::Packed(l) => {
+            let s = width * l.bytes_per_pixel + pad;
+            ([plane(noise, height, s), vec![], vec![]], [s, 0, 0])
+        }
+        PixelFormat::Nv12(_) => {
+            let (s0, s1) = (width + pad, 2 * cw + pad);
+            ([plane(noise, height, s0), plane(noise, ch, s1), vec![]], [s0, s1, 0])
+        }
+        PixelFormat::I420(_) => {
+            let (s0, s1) = (width + pad, cw + pad);
+            ([plane(noise, height, s0), plane(noise, ch, s1), plane(noise, ch, s1)], [s0, s1, s1])
+        }
+    };
+    OwnedFrame { format, width, height, planes, strides }
+}
+
+/// Every format (RGB, BGRx, RGBA, NV12 BT.709, I420 BT.601 full range) at odd,
+/// portrait, tiny and full-HD sizes.
+pub fn random_frames() -> Vec<OwnedFrame> {
+    let rgb = PixelFormat::Packed(PackedLayout { r: 0, g: 1, b: 2, bytes_per_pixel: 3 });
+    let bgrx = PixelFormat::Packed(PackedLayout { r: 2, g: 1, b: 0, bytes_per_pixel: 4 });
+    let rgba = PixelFormat::Packed(PackedLayout { r: 0, g: 1, b: 2, bytes_per_pixel: 4 });
+    let nv12 = PixelFormat::Nv12(YuvMatrix::BT709);
+    let i420 = PixelFormat::I420(YuvMatrix { full_range: true, ..YuvMatrix::BT601 });
+    let sizes = [(37, 21), (641, 359), (299, 1001), (5, 3), (1920, 1080)];
+    let mut noise = Noise(0x9e37_79b9_7f4a_7c15);
+    let mut frames = Vec::new();
+    for format in [rgb, bgrx, rgba, nv12, i420] {
+        for (w, h) in sizes {
+            frames.push(frame(&mut noise, format, w, h));
+        }
+    }
+    frames
+}
+
+/// Largest absolute difference between two tensors.
+pub fn max_abs_difference(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}

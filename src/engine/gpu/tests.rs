@@ -1,0 +1,56 @@
+//! The kernel through NVRTC (anywhere NVRTC is installed, which `make setup` does) and on
+//! a real GPU (skipped, saying so, where there is no CUDA driver or device).
+
+use super::test_frames::{max_abs_difference, random_frames};
+use super::*;
+use crate::engine::preprocess::letterbox_into;
+
+#[test]
+fn nvrtc_compiles_the_kernel_for_hopper_and_ampere() {
+    let version = nvrtc::version().expect("NVRTC is installed by `make setup`");
+    assert_eq!(version.0, 13, "CUDA 13 NVRTC");
+    for capability in [(9, 0), (8, 6)] {
+        let cubin = nvrtc::compile_cubin(kernel::SOURCE, "letterbox.cu", capability).unwrap();
+        assert_eq!(&cubin[..4], b"\x7fELF", "a CUBIN is an ELF image");
+        // The kernel's name is in the image's symbol table.
+        assert!(cubin.windows(kernel::FUNCTION.len()).any(|w| w == kernel::FUNCTION.as_bytes()));
+    }
+}
+
+#[test]
+fn nvrtc_reports_a_broken_kernel_with_its_log() {
+    let err = nvrtc::compile_cubin("extern \"C\" __global__ void k() { undefined_thing(); }", "broken.cu", (9, 0))
+        .unwrap_err();
+    assert!(err.contains("broken.cu") && err.contains("undefined_thing"), "{err}");
+}
+
+/// The GPU, or None after saying why the test is skipped.
+fn gpu() -> Option<GpuPreprocessor> {
+    match GpuPreprocessor::new(0) {
+        Ok(gpu) => Some(gpu),
+        Err(why) => {
+            eprintln!("SKIPPED (no usable CUDA GPU: {why})");
+            None
+        }
+    }
+}
+
+#[test]
+fn gpu_kernel_matches_cpu_preprocessing_on_every_format() {
+    let Some(mut gpu) = gpu() else { return };
+    let size = 640;
+    let frames = random_frames();
+    let views: Vec<FrameView> = frames.iter().map(|f| f.view()).collect();
+    // One batch of every frame: also checks each lands in its own slot.
+    let (values, letterboxes) = gpu.letterbox_to_host(&views, size).unwrap();
+    let per_image = 3 * size * size;
+    for ((view, slot), lb) in views.iter().zip(values.chunks_exact(per_image)).zip(&letterboxes) {
+        let mut cpu = vec![0.0f32; per_image];
+        assert_eq!(letterbox_into(view, size, &mut cpu).unwrap(), *lb);
+        let diff = max_abs_difference(slot, &cpu);
+        // Within fp16 rounding of 0..1 values; the same operations give the same result.
+        assert!(diff <= 1e-3, "{:?} {}x{}: max difference {diff}", view.format, view.width, view.height);
+    }
+    let times = gpu.finish_batch().unwrap();
+    println!("{} frames on {}: preprocessing {:?}", views.len(), gpu.device_name, times.preprocess);
+}
