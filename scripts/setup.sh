@@ -19,10 +19,11 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # ---- Debian packages --------------------------------------------------------------------
 # (plugins-ugly: x264enc for the mosaic; gcc, libc6-dev: the C embedding example;
+#  g++: the test that runs the CUDA kernel's source on the CPU;
 #  fonts-dejavu-core: text in the benchmark's plot)
 PACKAGES="libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-libav
-pkg-config gcc libc6-dev python3-gi python3-gst-1.0 gir1.2-gstreamer-1.0 unzip curl ca-certificates
+pkg-config gcc g++ libc6-dev python3-gi python3-gst-1.0 gir1.2-gstreamer-1.0 unzip curl ca-certificates
 python3-venv fonts-dejavu-core"
 missing=""
 for p in $PACKAGES; do
@@ -58,6 +59,22 @@ if [ ! -e "$ORT_DIR/libonnxruntime.so" ] || [ ! -e "$ORT_DIR/.$ORT_PKG-$ORT_VERS
     lib=$(ls "$ORT_DIR"/libonnxruntime.so.* | head -n1)
     ln -sf "$(basename "$lib")" "$ORT_DIR/libonnxruntime.so"
     touch "$ORT_DIR/.$ORT_PKG-$ORT_VERSION"
+    rm -rf "$tmp"
+fi
+
+# ---- NVRTC ------------------------------------------------------------------------------
+# The CUDA 13 runtime compiler, for the GPU preprocessing kernel (it needs no GPU to
+# compile, so the tests check the kernel compiles everywhere). 13.0: the CUDA version of
+# the oldest CUDA 13 driver (580).
+NVRTC_VERSION=13.0.88
+CUDA_DIR="$DATA/cuda"
+if [ ! -e "$CUDA_DIR/.nvrtc-$NVRTC_VERSION" ]; then
+    say "installing NVRTC $NVRTC_VERSION into $CUDA_DIR"
+    tmp=$(mktemp -d)
+    pip_download "nvidia-cuda-nvrtc==$NVRTC_VERSION" "$tmp"
+    mkdir -p "$CUDA_DIR" && rm -f "$CUDA_DIR"/libnvrtc*
+    unzip -q -j -o "$tmp"/*.whl 'nvidia/cu13/lib/libnvrtc.so.*' 'nvidia/cu13/lib/libnvrtc-builtins.so.*' -d "$CUDA_DIR"
+    touch "$CUDA_DIR/.nvrtc-$NVRTC_VERSION"
     rm -rf "$tmp"
 fi
 

@@ -80,6 +80,8 @@ pub struct Stats {
     pub inference: Latency,
     /// What `inference` measures: "wall" (CPU) or "gpu" (CUDA events).
     pub inference_clock: &'static str,
+    /// Upload and letterbox of each batch on the GPU (CUDA events); empty on CPU.
+    pub preprocess: Latency,
     pub batches: u64,
     pub batched_frames: u64,
     pub memory: Option<MemoryReading>,
@@ -92,10 +94,19 @@ impl Stats {
         self.streams.entry(index).or_default()
     }
 
-    pub fn batch(&mut self, size: usize, inference_ns: u64) {
+    /// One batch of `size` frames; `gpu_preprocess_ns` when it was timed on the GPU, in
+    /// which case `inference_ns` is GPU time too.
+    pub fn batch(&mut self, size: usize, inference_ns: u64, gpu_preprocess_ns: Option<u64>) {
         self.batches += 1;
         self.batched_frames += size as u64;
         self.inference.record(inference_ns);
+        match gpu_preprocess_ns {
+            Some(ns) => {
+                self.preprocess.record(ns);
+                self.inference_clock = "gpu";
+            }
+            None => self.inference_clock = "wall",
+        }
     }
 
     pub fn memory_reading(&mut self, reading: MemoryReading) {
@@ -139,7 +150,9 @@ fn latency_fields(mut b: gst::structure::Builder, prefix: &str, l: &Latency, wit
 
 /// The `posebatch-stats` structure: totals, then one `stream-N` structure per stream.
 /// Times are nanoseconds (guint64, like GstClockTime), memory in bytes.
-pub fn structure(stats: &Stats, reports: &[StreamReport], provider: &str) -> gst::Structure {
+/// `provider`: what inference runs on ("cpu", "cuda", ...); `preprocessing`: where frames
+/// are letterboxed ("cpu", "gpu").
+pub fn structure(stats: &Stats, reports: &[StreamReport], provider: &str, preprocessing: &str) -> gst::Structure {
     let mut total = Counters::default();
     let mut all_e2e = Latency::default();
     let mut fps = 0.0;
@@ -183,10 +196,14 @@ pub fn structure(stats: &Stats, reports: &[StreamReport], provider: &str) -> gst
             if stats.batches == 0 { 0.0 } else { stats.batched_frames as f64 / stats.batches as f64 },
         )
         .field("provider", provider)
+        .field("preprocessing", preprocessing)
         .field("inference-clock", if stats.inference_clock.is_empty() { "wall" } else { stats.inference_clock })
         .field("peak-rss", peak_rss());
     b = latency_fields(b, "e2e-latency", &all_e2e, true);
     b = latency_fields(b, "inference-latency", &stats.inference, false);
+    if stats.preprocess.count() > 0 {
+        b = latency_fields(b, "preprocess-latency", &stats.preprocess, false);
+    }
     if let Some(m) = stats.memory {
         b = b
             .field("gpu-memory-used", m.used)
@@ -224,14 +241,20 @@ mod tests {
         gst::init().unwrap();
         let mut stats = Stats::default();
         stats.stream(0).end_to_end.record(5_000_000);
-        stats.batch(2, 7_000_000);
+        stats.batch(2, 7_000_000, None);
         let c = Counters { frames_in: 3, frames_out: 2, dropped: 1, passed: 0 };
         let reports = [StreamReport { index: 0, counters: c, queued: 0, paused: false, pause_reason: "" }];
-        let s = structure(&stats, &reports, "cpu");
+        let s = structure(&stats, &reports, "cpu", "cpu");
         assert_eq!(s.get::<u64>("frames-in").unwrap(), 3);
         assert_eq!(s.get::<f64>("mean-batch-size").unwrap(), 2.0);
         let s0 = s.get::<gst::Structure>("stream-0").unwrap();
         assert!((s0.get::<u64>("e2e-latency-p50").unwrap() as i64 - 5_000_000).abs() < 10_000);
         assert!(!s.has_field("gpu-memory-used"), "no GPU fields without a GPU");
+        assert_eq!(s.get::<&str>("inference-clock").unwrap(), "wall");
+        assert!(!s.has_field("preprocess-latency-p50"));
+        stats.batch(2, 3_000_000, Some(1_000_000));
+        let s = structure(&stats, &reports, "cuda", "gpu");
+        assert_eq!(s.get::<&str>("inference-clock").unwrap(), "gpu");
+        assert!((s.get::<u64>("preprocess-latency-p50").unwrap() as i64 - 1_000_000).abs() < 10_000);
     }
 }

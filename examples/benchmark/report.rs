@@ -34,13 +34,19 @@ pub fn print_streams(m: &Measurement) {
 }
 
 pub fn print_summary(m: &Measurement, baseline: Option<&Baseline>) {
-    println!("\nsummary ({} streams, {:.1} s, provider {}):", m.num_streams, m.seconds, m.provider);
+    println!(
+        "\nsummary ({} streams, {:.1} s, provider {}, preprocessing on {}):",
+        m.num_streams, m.seconds, m.provider, m.preprocessing
+    );
     println!("  aggregate fps          {:.2} ({:.2} with inference)", m.fps, m.inferred_fps);
     println!("  e2e latency            avg {:.1} ms, p99 {:.1} ms", m.e2e_mean_ms, m.e2e_p99_ms);
     println!(
         "  inference per batch    avg {:.1} ms, p99 {:.1} ms ({} time), mean batch {:.2}",
         m.inference_mean_ms, m.inference_p99_ms, m.inference_clock, m.mean_batch_size
     );
+    if let Some(p99) = m.preprocess_p99_ms {
+        println!("  GPU preprocessing      p99 {p99:.2} ms per batch (upload + letterbox, gpu time)");
+    }
     println!("  dropped                {:.1} %", m.drop_percent);
     println!("  peak GPU memory        {} MB (process {} MB)", opt(m.gpu_memory_peak_mb), opt(m.gpu_process_memory_peak_mb));
     println!("  peak RSS               {:.0} MB", m.peak_rss_mb);

@@ -9,7 +9,10 @@ pub mod yolo_pose;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ort::value::TensorRef;
+use ort::value::{DynValue, TensorRef};
+
+use gpu::binding::GpuBatchRunner;
+use gpu::{GpuPreprocessor, GpuTimes};
 
 pub use preprocess::{FrameView, Letterbox, PackedLayout, PixelFormat, YuvMatrix};
 pub use session::Provider;
@@ -82,10 +85,15 @@ pub struct BatchResult {
     pub poses: Vec<Vec<Pose>>,
     /// Wall time of preprocessing, inference and decoding.
     pub inference_time: Duration,
+    /// GPU time of preprocessing and inference, from CUDA events (GPU preprocessing only).
+    pub gpu_times: Option<GpuTimes>,
 }
 
 pub struct Engine {
     session: ort::session::Session,
+    /// Preprocessing and input binding on the GPU; None = on the CPU. Dropped after the
+    /// session, which runs on its CUDA stream.
+    gpu: Option<GpuBatchRunner>,
     input_name: String,
     num_keypoints: usize,
     input_size: usize,
@@ -93,6 +101,8 @@ pub struct Engine {
     input: Vec<f32>,
     /// The provider the session really runs on ("cpu", "cuda", "tensorrt").
     pub provider: &'static str,
+    /// Where frames are letterboxed: "gpu" or "cpu".
+    pub preprocessing: &'static str,
     pub model_path: PathBuf,
     /// Things the user should hear about (a provider that fell back to CPU).
     pub warnings: Vec<String>,
@@ -212,11 +222,33 @@ impl Engine {
                 path.display()
             )));
         }
-        let created = session::create(&path, config.provider, config.device_id, config.threads)?;
+        // The preprocessing's CUDA stream comes first: the session is told to run on it.
+        let preprocessor = if wants_gpu && session::gpu_provider_compiled_in() {
+            Some(GpuPreprocessor::new(config.device_id))
+        } else {
+            None
+        };
+        let stream = preprocessor.as_ref().and_then(|p| p.as_ref().ok()).map(|p| p.stream_handle());
+        let mut created = session::create(&path, config.provider, config.device_id, config.threads, stream)?;
         let num_keypoints = validate(&created.session, &path, config.input_size)?;
+        let gpu = match preprocessor {
+            // On a GPU provider, preprocess on the GPU too, or say why not.
+            Some(preprocessor) if created.provider != "cpu" => {
+                match preprocessor.and_then(|p| GpuBatchRunner::new(&created.session, p, config.device_id)) {
+                    Ok(runner) => Some(runner),
+                    Err(why) => {
+                        created.warnings.push(format!("GPU preprocessing unavailable, frames are letterboxed on the CPU: {why}"));
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
         let input_name = created.session.inputs()[0].name().to_string();
         Ok(Engine {
             session: created.session,
+            preprocessing: if gpu.is_some() { "gpu" } else { "cpu" },
+            gpu,
             input_name,
             num_keypoints,
             input_size: config.input_size,
@@ -235,40 +267,59 @@ impl Engine {
         self.input_size
     }
 
-    /// Runs one batch: letterbox every frame into the batch tensor, one `Session::run`,
-    /// decode each image's poses back to its own frame pixels.
+    /// Runs one batch: letterbox every frame into the batch tensor (on the GPU when the
+    /// session runs there), one `Session::run`, decode each image's poses back to its own
+    /// frame pixels.
     pub fn infer(&mut self, frames: &[FrameView], params: &DecodeParams) -> Result<BatchResult, EngineError> {
         let start = Instant::now();
-        let size = self.input_size;
-        let per_image = 3 * size * size;
-        self.input.resize(frames.len() * per_image, 0.0);
-        let letterboxes = letterbox_batch(frames, size, &mut self.input)?;
-        let shape = [frames.len(), 3, size, size];
-        let tensor = TensorRef::from_array_view((shape, self.input.as_slice()))
-            .map_err(|e| EngineError::Inference(e.to_string()))?;
-        let outputs = self
-            .session
-            .run(ort::inputs![self.input_name.as_str() => tensor])
-            .map_err(|e| EngineError::Inference(format!("inference failed: {e}")))?;
-        let (out_shape, data) = outputs[0]
-            .try_extract_tensor::<f32>()
-            .map_err(|e| EngineError::Inference(e.to_string()))?;
-        let out_dims: &[i64] = out_shape;
-        let [batch, channels, anchors] = out_dims else {
-            return Err(EngineError::Inference(format!("unexpected output shape {out_dims:?}")));
+        let (size, num_keypoints) = (self.input_size, self.num_keypoints);
+        let decode = |output: &DynValue, letterboxes: &[Letterbox]| decode_output(output, letterboxes, num_keypoints, params);
+        let (poses, gpu_times) = match self.gpu.as_mut() {
+            Some(gpu) => {
+                let (poses, times) = gpu.run(&mut self.session, frames, size, decode).map_err(EngineError::Inference)?;
+                (poses?, Some(times))
+            }
+            None => {
+                let per_image = 3 * size * size;
+                self.input.resize(frames.len() * per_image, 0.0);
+                let letterboxes = letterbox_batch(frames, size, &mut self.input)?;
+                let shape = [frames.len(), 3, size, size];
+                let tensor = TensorRef::from_array_view((shape, self.input.as_slice()))
+                    .map_err(|e| EngineError::Inference(e.to_string()))?;
+                let outputs = self
+                    .session
+                    .run(ort::inputs![self.input_name.as_str() => tensor])
+                    .map_err(|e| EngineError::Inference(format!("inference failed: {e}")))?;
+                (decode(&outputs[0], &letterboxes)?, None)
+            }
         };
-        let (batch, channels, anchors) = (*batch as usize, *channels as usize, *anchors as usize);
-        if batch != frames.len() || channels != 5 + 3 * self.num_keypoints {
-            return Err(EngineError::Inference(format!("unexpected output shape {out_dims:?}")));
-        }
-        let poses = letterboxes
-            .iter()
-            .zip(data.chunks_exact(channels * anchors))
-            .map(|(lb, image)| yolo_pose::decode_image(image, anchors, self.num_keypoints, lb, params))
-            .collect();
         Ok(BatchResult {
             poses,
             inference_time: start.elapsed(),
+            gpu_times,
         })
     }
+}
+
+/// Checks the model output `[batch, 5 + 3k, anchors]` and decodes each image's poses.
+fn decode_output(
+    output: &DynValue,
+    letterboxes: &[Letterbox],
+    num_keypoints: usize,
+    params: &DecodeParams,
+) -> Result<Vec<Vec<Pose>>, EngineError> {
+    let (out_shape, data) = output.try_extract_tensor::<f32>().map_err(|e| EngineError::Inference(e.to_string()))?;
+    let out_dims: &[i64] = out_shape;
+    let [batch, channels, anchors] = out_dims else {
+        return Err(EngineError::Inference(format!("unexpected output shape {out_dims:?}")));
+    };
+    let (batch, channels, anchors) = (*batch as usize, *channels as usize, *anchors as usize);
+    if batch != letterboxes.len() || channels != 5 + 3 * num_keypoints {
+        return Err(EngineError::Inference(format!("unexpected output shape {out_dims:?}")));
+    }
+    Ok(letterboxes
+        .iter()
+        .zip(data.chunks_exact(channels * anchors))
+        .map(|(lb, image)| yolo_pose::decode_image(image, anchors, num_keypoints, lb, params))
+        .collect())
 }

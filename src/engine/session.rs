@@ -64,26 +64,39 @@ fn builder(threads: usize) -> Result<SessionBuilder, EngineError> {
     Ok(b)
 }
 
+/// A raw CUDA stream (`CUstream`) for the GPU provider to run on; it must outlive the
+/// session.
+pub type ComputeStream = *mut ();
+
 /// Registers the GPU provider on a fresh builder; Err says why it could not.
-fn with_gpu(provider: Provider, device_id: u32, threads: usize) -> Result<(SessionBuilder, &'static str), String> {
+fn with_gpu(
+    provider: Provider,
+    device_id: u32,
+    threads: usize,
+    stream: Option<ComputeStream>,
+) -> Result<(SessionBuilder, &'static str), String> {
     let b = builder(threads).map_err(|e| e.to_string())?;
     let (dispatch, name, compiled_in) = match provider {
-        Provider::TensorRt => (
-            ep::TensorRT::default().with_device_id(device_id as i32).build().error_on_failure(),
-            "tensorrt",
-            ep::TensorRT::is_available(),
-        ),
-        _ => (
+        Provider::TensorRt => {
+            let mut trt = ep::TensorRT::default().with_device_id(device_id as i32);
+            if let Some(stream) = stream {
+                // SAFETY: the caller keeps the stream alive longer than the session.
+                trt = unsafe { trt.with_compute_stream(stream) };
+            }
+            (trt.build().error_on_failure(), "tensorrt", ep::TensorRT::is_available())
+        }
+        _ => {
             // Grow the arena by what is asked, not by powers of two: memory stays near the
             // model's real need instead of creeping up (a known ONNX Runtime CUDA issue).
-            ep::CUDA::default()
+            let mut cuda = ep::CUDA::default()
                 .with_device_id(device_id as i32)
-                .with_arena_extend_strategy(ep::ArenaExtendStrategy::SameAsRequested)
-                .build()
-                .error_on_failure(),
-            "cuda",
-            ep::CUDA::is_available(),
-        ),
+                .with_arena_extend_strategy(ep::ArenaExtendStrategy::SameAsRequested);
+            if let Some(stream) = stream {
+                // SAFETY: the caller keeps the stream alive longer than the session.
+                cuda = unsafe { cuda.with_compute_stream(stream) };
+            }
+            (cuda.build().error_on_failure(), "cuda", ep::CUDA::is_available())
+        }
     };
     if !compiled_in.unwrap_or(false) {
         return Err(format!("the loaded ONNX Runtime has no {name} provider"));
@@ -102,10 +115,18 @@ fn commit(mut b: SessionBuilder, model: &Path) -> Result<Session, EngineError> {
 
 /// Creates the session for `model` on the requested provider, falling back to CPU with a
 /// warning when a GPU provider cannot start (not compiled in, no driver, missing library).
-pub fn create(model: &Path, provider: Provider, device_id: u32, threads: usize) -> Result<CreatedSession, EngineError> {
+/// A GPU provider runs on `stream` when given (the preprocessing's stream), so work
+/// queued there before `run` is ordered before inference.
+pub fn create(
+    model: &Path,
+    provider: Provider,
+    device_id: u32,
+    threads: usize,
+    stream: Option<ComputeStream>,
+) -> Result<CreatedSession, EngineError> {
     let mut warnings = Vec::new();
     if provider != Provider::Cpu {
-        let why = match with_gpu(provider, device_id, threads) {
+        let why = match with_gpu(provider, device_id, threads, stream) {
             Ok((b, name)) => match commit(b, model) {
                 Ok(session) => return Ok(CreatedSession { session, provider: name, warnings }),
                 Err(e) => e.to_string(),

@@ -93,8 +93,9 @@ pub struct PoseBatch {
     epoch: Instant,
     /// Inference time of one frame, measured at READY; sizes the reported latency.
     frame_inference_time: Mutex<Duration>,
-    /// The execution provider the loaded model runs on ("none" before READY).
-    provider: Mutex<&'static str>,
+    /// The execution provider the loaded model runs on, and where frames are letterboxed
+    /// ("none" before READY).
+    provider: Mutex<(&'static str, &'static str)>,
     memory_guard: Mutex<MemoryGuard>,
     /// A monitor given by the application (tests feed readings this way); else NVML.
     monitor_override: Mutex<Option<Box<dyn MemoryMonitor>>>,
@@ -122,7 +123,7 @@ impl Default for PoseBatch {
             batch_thread: Mutex::new(None),
             epoch: Instant::now(),
             frame_inference_time: Mutex::new(Duration::ZERO),
-            provider: Mutex::new("none"),
+            provider: Mutex::new(("none", "none")),
             memory_guard: Mutex::new(MemoryGuard::default()),
             monitor_override: Mutex::new(None),
             guard_interval: Mutex::new(Duration::from_millis(250)),
@@ -471,7 +472,14 @@ impl PoseBatch {
         match result {
             Ok((result, num_keypoints)) => {
                 let inference_ns = result.inference_time.as_nanos() as u64;
-                self.stats.lock().unwrap().batch(batch.len(), inference_ns);
+                match result.gpu_times {
+                    Some(gpu) => self.stats.lock().unwrap().batch(
+                        batch.len(),
+                        gpu.inference.as_nanos() as u64,
+                        Some(gpu.preprocess.as_nanos() as u64),
+                    ),
+                    None => self.stats.lock().unwrap().batch(batch.len(), inference_ns, None),
+                }
                 gst::trace!(CAT, imp = self, "batch {batch_id}: {batch_size} frames in {:?}", result.inference_time);
                 batch
                     .into_iter()
@@ -547,12 +555,13 @@ impl PoseBatch {
         gst::info!(
             CAT,
             imp = self,
-            "loaded {} on {}, one frame in {:?}",
+            "loaded {} on {} (preprocessing on {}), one frame in {:?}",
             engine.model_path.display(),
             engine.provider,
+            engine.preprocessing,
             self.frame_inference_time.lock().unwrap()
         );
-        *self.provider.lock().unwrap() = engine.provider;
+        *self.provider.lock().unwrap() = (engine.provider, engine.preprocessing);
         *self.engine.lock().unwrap() = Some(engine);
         Ok(())
     }
@@ -948,7 +957,7 @@ impl PoseBatch {
     /// The `stats` property and the `posebatch-stats` message.
     fn stats(&self) -> gst::Structure {
         // Read before taking the state lock: the engine is busy for a whole batch.
-        let provider = *self.provider.lock().unwrap();
+        let (provider, preprocessing) = *self.provider.lock().unwrap();
         let reports: Vec<stats::StreamReport> = {
             let state = self.shared.lock();
             state
@@ -963,7 +972,7 @@ impl PoseBatch {
                 })
                 .collect()
         };
-        stats::structure(&self.stats.lock().unwrap(), &reports, provider)
+        stats::structure(&self.stats.lock().unwrap(), &reports, provider, preprocessing)
     }
 
     fn start_stats_messages(&self) {

@@ -4,6 +4,7 @@
 //! ONNX Runtime runs on the same stream, so no synchronisation is needed in between, and
 //! CUDA events on it time preprocessing and inference.
 
+pub mod binding;
 pub mod kernel;
 pub mod nvrtc;
 #[cfg(test)]

@@ -20,16 +20,21 @@ pub fn load() -> Result<(), String> {
     static LOADED: OnceLock<Result<(), String>> = OnceLock::new();
     LOADED
         .get_or_init(|| {
-            for dir in install_paths::cuda_library_dirs() {
-                let path = dir.join(NVRTC_LIBRARY);
-                if path.exists() {
-                    // Kept loaded for the process: cudarc's own dlopen by name then finds
-                    // this copy (the dynamic loader matches it by soname).
+            if let Some(dir) = install_paths::cuda_library_dirs().into_iter().find(|d| d.join(NVRTC_LIBRARY).exists()) {
+                // The builtins first: NVRTC opens them by name, and some releases carry no
+                // RPATH to find them beside it. Both are kept loaded for the process, and
+                // the dynamic loader then matches later opens by name (cudarc's) to them.
+                let builtins = std::fs::read_dir(&dir)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("libnvrtc-builtins.so.")));
+                for path in builtins.chain([dir.join(NVRTC_LIBRARY)]) {
                     // SAFETY: NVRTC's initialisers are safe to run on any thread.
                     let library = unsafe { libloading::Library::new(&path) }
                         .map_err(|e| format!("could not load {}: {e}", path.display()))?;
                     std::mem::forget(library);
-                    break;
                 }
             }
             // SAFETY: only probes for the library.
