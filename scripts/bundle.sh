@@ -5,6 +5,7 @@
 #   BUNDLE_ORT=gpu (default) | cpu    onnxruntime-gpu (CUDA 13) or the CPU build
 #   BUNDLE_GSTREAMER=1                 also GStreamer's Debian 12 runtime, for hosts without it
 #   BUNDLE_CUDA_LIBS=dir1:dir2         copy CUDA 13 / cuDNN 9 libraries from these folders
+#                                      (NVRTC, for the preprocessing kernel, is always copied)
 #
 # On the host: tar xzf posebatch-bundle.tar.gz && posebatch-bundle/run.sh --synthetic
 set -euo pipefail
@@ -30,6 +31,9 @@ python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3
 unzip -q -j -o "$tmp"/*.whl 'onnxruntime/capi/*.so*' -d "$OUT/onnxruntime"
 rm -f "$OUT"/onnxruntime/onnxruntime_pybind11_state*.so
 ln -sf "$(basename "$(ls "$OUT"/onnxruntime/libonnxruntime.so.* | head -n1)")" "$OUT/onnxruntime/libonnxruntime.so"
+
+# NVRTC (installed by `make setup`) compiles the GPU preprocessing kernel on the host.
+cp -a "$DATA"/cuda/libnvrtc*.so* "$OUT/cuda/"
 
 if [ -n "${BUNDLE_CUDA_LIBS:-}" ]; then
     IFS=: read -ra dirs <<< "$BUNDLE_CUDA_LIBS"

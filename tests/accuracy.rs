@@ -1,6 +1,6 @@
 //! Accuracy on real frames: posebatch's keypoints against an independent reference
 //! (scripts/reference_poses.py: ONNX Runtime in Python, OpenCV letterbox, numpy NMS),
-//! and batch of 4 against batch of 1.
+//! batch of 4 against batch of 1, and the GPU path against the CPU path.
 
 mod common;
 
@@ -8,13 +8,15 @@ use gst::prelude::*;
 use gstposebatch::meta::{Person, PoseMeta};
 use serde_json::Value;
 
-/// Runs the frames of each camera through one posebatch (stream i = camera i) and returns
-/// each output frame's PoseMeta, per stream, in order.
-fn run_posebatch(frames: &[Vec<gst::Sample>], max_batch_size: u32) -> Vec<Vec<PoseMeta>> {
+/// Runs the frames of each camera through one posebatch (stream i = camera i) on
+/// `provider`; returns each output frame's PoseMeta, per stream, in order, and the
+/// element's final stats.
+fn run_posebatch_on(frames: &[Vec<gst::Sample>], max_batch_size: u32, provider: &str) -> (Vec<Vec<PoseMeta>>, gst::Structure) {
     common::init();
     let pipeline = gst::Pipeline::new();
     let pb = common::posebatch();
     pb.set_property("max-batch-size", max_batch_size);
+    pb.set_property_from_str("execution-provider", provider);
     pb.set_property_from_str("overflow", "block");
     pipeline.add(&pb).unwrap();
     let mut srcs = Vec::new();
@@ -59,8 +61,13 @@ fn run_posebatch(frames: &[Vec<gst::Sample>], max_batch_size: u32) -> Vec<Vec<Po
     for p in pushers {
         p.join().unwrap();
     }
+    let stats = pb.property::<gst::Structure>("stats");
     pipeline.set_state(gst::State::Null).unwrap();
-    metas
+    (metas, stats)
+}
+
+fn run_posebatch(frames: &[Vec<gst::Sample>], max_batch_size: u32) -> Vec<Vec<PoseMeta>> {
+    run_posebatch_on(frames, max_batch_size, "cpu").0
 }
 
 fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
@@ -177,4 +184,37 @@ fn keypoints_match_the_python_reference_and_batch_size_does_not_matter() {
         assert_eq!(b4.people.len(), b1.people.len());
         assert!(max < 0.1, "batch 4 vs batch 1: max keypoint difference {max} px (mean {mean})");
     }
+}
+
+#[test]
+fn keypoints_on_gpu_are_within_2_px_of_cpu() {
+    if !gstposebatch::engine::gpu::driver_present() {
+        eprintln!("SKIPPED (no CUDA driver)");
+        return;
+    }
+    common::init();
+    // NV12, as decoders hand it over: the GPU path's colour conversion is exercised too.
+    let frames: Vec<Vec<gst::Sample>> =
+        (1..=4).map(|cam| common::decode_frames(&common::camera(cam), "NV12", &[0, 40, 80, 120])).collect();
+    let (gpu, stats) = run_posebatch_on(&frames, 4, "cuda");
+    let (provider, preprocessing) = (stats.get::<String>("provider").unwrap(), stats.get::<String>("preprocessing").unwrap());
+    if provider != "cuda" {
+        eprintln!("SKIPPED (a CUDA driver but no CUDA provider: the CPU ONNX Runtime is installed)");
+        return;
+    }
+    assert_eq!(preprocessing, "gpu", "frames are letterboxed on the GPU");
+    assert_eq!(stats.get::<String>("inference-clock").unwrap(), "gpu");
+    let (cpu, _) = run_posebatch_on(&frames, 4, "cpu");
+    let (mut people, mut worst_mean, mut worst_max) = (0, 0.0f32, 0.0f32);
+    for (g, c) in gpu.iter().flatten().zip(cpu.iter().flatten()) {
+        let confident: Vec<Person> = c.people.iter().filter(|p| p.score >= 0.5).cloned().collect();
+        let (matched, mean, max) = compare(&confident, &g.people);
+        assert_eq!(matched, confident.len(), "every confident CPU person is found on the GPU");
+        assert!(mean < 2.0, "GPU vs CPU: mean keypoint distance {mean:.3} px (max {max:.3})");
+        people += matched;
+        worst_mean = worst_mean.max(mean);
+        worst_max = worst_max.max(max);
+    }
+    assert!(people > 0);
+    println!("{people} people: GPU vs CPU worst per-frame mean {worst_mean:.3} px, max {worst_max:.3} px");
 }

@@ -234,7 +234,11 @@ impl Engine {
         let gpu = match preprocessor {
             // On a GPU provider, preprocess on the GPU too, or say why not.
             Some(preprocessor) if created.provider != "cpu" => {
-                match preprocessor.and_then(|p| GpuBatchRunner::new(&created.session, p, config.device_id)) {
+                let runner = preprocessor.and_then(|mut p| {
+                    p.check_against_cpu(config.input_size)?;
+                    GpuBatchRunner::new(&created.session, p, config.device_id)
+                });
+                match runner {
                     Ok(runner) => Some(runner),
                     Err(why) => {
                         created.warnings.push(format!("GPU preprocessing unavailable, frames are letterboxed on the CPU: {why}"));
@@ -245,7 +249,7 @@ impl Engine {
             _ => None,
         };
         let input_name = created.session.inputs()[0].name().to_string();
-        Ok(Engine {
+        let mut engine = Engine {
             session: created.session,
             preprocessing: if gpu.is_some() { "gpu" } else { "cpu" },
             gpu,
@@ -256,7 +260,31 @@ impl Engine {
             provider: created.provider,
             model_path: path,
             warnings: created.warnings,
-        })
+        };
+        engine.check_gpu_path();
+        Ok(engine)
+    }
+
+    /// One grey frame through the GPU path; if it fails, the CPU path takes over, and the
+    /// user hears why.
+    fn check_gpu_path(&mut self) {
+        if self.gpu.is_none() {
+            return;
+        }
+        let size = self.input_size;
+        let grey = vec![114u8; size * size * 3];
+        let frame = FrameView {
+            format: PixelFormat::Packed(PackedLayout { r: 0, g: 1, b: 2, bytes_per_pixel: 3 }),
+            width: size,
+            height: size,
+            planes: [&grey, &[], &[]],
+            strides: [size * 3, 0, 0],
+        };
+        if let Err(e) = self.infer(&[frame], &DecodeParams::default()) {
+            self.gpu = None;
+            self.preprocessing = "cpu";
+            self.warnings.push(format!("GPU preprocessing failed on a test frame, frames are letterboxed on the CPU: {e}"));
+        }
     }
 
     pub fn num_keypoints(&self) -> usize {

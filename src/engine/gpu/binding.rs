@@ -1,7 +1,7 @@
 //! One batch on the GPU through ONNX Runtime: the input tensor is allocated from the
 //! session's CUDA arena, filled by the letterbox kernel, and bound with IoBinding, so
 //! frames never pass through host memory after their upload. Outputs come back to pinned
-//! host memory for decoding.
+//! memory for decoding.
 
 use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::{IoBinding, Session};
@@ -24,17 +24,17 @@ fn ort(what: &str) -> impl FnOnce(ort::Error) -> String + '_ {
 }
 
 impl GpuBatchRunner {
-    /// Binds `session`'s output to pinned host memory and readies a CUDA allocator on
+    /// Binds `session`'s output to host memory and readies a CUDA allocator on
     /// `device_id` for its input.
     pub fn new(session: &Session, preprocessor: GpuPreprocessor, device_id: u32) -> Result<GpuBatchRunner, String> {
         let on_gpu = MemoryInfo::new(AllocationDevice::CUDA, device_id as i32, AllocatorType::Device, MemoryType::Default)
             .map_err(ort("CUDA memory info"))?;
         let allocator = Allocator::new(session, on_gpu).map_err(ort("ONNX Runtime CUDA allocator"))?;
-        let pinned = MemoryInfo::new(AllocationDevice::CUDA_PINNED, 0, AllocatorType::Device, MemoryType::CPUOutput)
-            .map_err(ort("pinned memory info"))?;
         let mut binding = session.create_binding().map_err(ort("IoBinding"))?;
         let output_name = session.outputs()[0].name().to_string();
-        binding.bind_output_to_device(output_name, &pinned).map_err(ort("binding the output"))?;
+        binding
+            .bind_output_to_device(output_name, &MemoryInfo::default())
+            .map_err(ort("binding the output"))?;
         Ok(GpuBatchRunner {
             binding,
             allocator,

@@ -181,6 +181,40 @@ impl GpuPreprocessor {
         })
     }
 
+    /// Letterboxes two small test frames (RGB and NV12, odd sizes) on the GPU and compares
+    /// them with the CPU path: run once at start, so a GPU that computes differently is
+    /// caught before it feeds the model.
+    pub fn check_against_cpu(&mut self, size: usize) -> Result<(), String> {
+        let (w, h) = (101, 57);
+        let pattern = |x: usize, y: usize, c: usize| ((x * 7 + y * 13 + c * 50) % 256) as u8;
+        let rgb: Vec<u8> = (0..h).flat_map(|y| (0..w).flat_map(move |x| (0..3).map(move |c| pattern(x, y, c)))).collect();
+        let luma: Vec<u8> = (0..h).flat_map(|y| (0..w).map(move |x| pattern(x, y, 0))).collect();
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        let chroma: Vec<u8> = (0..ch).flat_map(|y| (0..2 * cw).map(move |x| pattern(x, y, 1))).collect();
+        let packed = super::PixelFormat::Packed(super::PackedLayout { r: 0, g: 1, b: 2, bytes_per_pixel: 3 });
+        let frames = [
+            FrameView { format: packed, width: w, height: h, planes: [&rgb, &[], &[]], strides: [3 * w, 0, 0] },
+            FrameView {
+                format: super::PixelFormat::Nv12(super::YuvMatrix::BT709),
+                width: w,
+                height: h,
+                planes: [&luma, &chroma, &[]],
+                strides: [w, 2 * cw, 0],
+            },
+        ];
+        let (gpu, _) = self.letterbox_to_host(&frames, size)?;
+        let per_image = 3 * size * size;
+        for (frame, slot) in frames.iter().zip(gpu.chunks_exact(per_image)) {
+            let mut cpu = vec![0.0f32; per_image];
+            super::preprocess::letterbox_into(frame, size, &mut cpu).map_err(|e| e.0)?;
+            let diff = slot.iter().zip(&cpu).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            if diff > 1e-3 {
+                return Err(format!("the letterbox kernel differs from the CPU path by {diff} on {:?}", frame.format));
+            }
+        }
+        Ok(())
+    }
+
     /// Letterboxes `frames` on the GPU and copies the tensor back: for checking the kernel.
     pub fn letterbox_to_host(&mut self, frames: &[FrameView], size: usize) -> Result<(Vec<f32>, Vec<Letterbox>), String> {
         let stream = Arc::clone(&self.stream);
