@@ -4,6 +4,7 @@
 #
 #   BUNDLE_ORT=gpu (default) | cpu    onnxruntime-gpu (CUDA 13) or the CPU build
 #   BUNDLE_GSTREAMER=1                 also GStreamer's Debian 12 runtime, for hosts without it
+#   BUNDLE_TESTS=1                     also the GPU tests (`run.sh tests` runs them on the host)
 #   BUNDLE_CUDA_LIBS=dir1:dir2         copy CUDA 13 / cuDNN 9 libraries from these folders
 #                                      (NVRTC, for the preprocessing kernel, is always copied)
 #
@@ -47,18 +48,32 @@ if [ "${BUNDLE_GSTREAMER:-0}" = 1 ]; then
     for deb in "$tmp"/*.deb; do dpkg -x "$deb" "$OUT/gst"; done
 fi
 
+if [ "${BUNDLE_TESTS:-0}" = 1 ]; then
+    say "GPU test binaries"
+    mkdir -p "$OUT/tests"
+    cargo test --release --lib --test accuracy --no-run --message-format=json 2>/dev/null \
+        | python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable"):
+        print(m["executable"])' \
+        | while read -r exe; do install -m 755 "$exe" "$OUT/tests/"; done
+fi
+
 cat > "$OUT/run.sh" <<'RUN'
 #!/usr/bin/env bash
 # Runs the benchmark (default) or the demo from this folder, wherever it was unpacked:
 #   ./run.sh --synthetic --num-streams 16 --provider cuda
 #   ./run.sh demo
+#   ./run.sh tests        the GPU tests, when the bundle was made with BUNDLE_TESTS=1
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export GST_PLUGIN_PATH="$here/lib${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
 export ORT_DYLIB_PATH="$here/onnxruntime/libonnxruntime.so"
 export POSEBATCH_MODEL="$here/models"
 export LD_LIBRARY_PATH="$here/onnxruntime:$here/cuda${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-if ls "$here"/cuda/*.so* >/dev/null 2>&1; then export POSEBATCH_CUDA_LIBS="${POSEBATCH_CUDA_LIBS:-$here/cuda}"; fi
+# The bundle's CUDA folder (NVRTC, and whatever BUNDLE_CUDA_LIBS copied) after the user's.
+export POSEBATCH_CUDA_LIBS="${POSEBATCH_CUDA_LIBS:+$POSEBATCH_CUDA_LIBS:}$here/cuda"
 if [ -d "$here/gst" ]; then
     lib="$here/gst/usr/lib/x86_64-linux-gnu"
     export LD_LIBRARY_PATH="$lib:$LD_LIBRARY_PATH"
@@ -67,6 +82,18 @@ if [ -d "$here/gst" ]; then
 fi
 case "${1:-}" in
     demo) shift; exec "$here/bin/demo" --media "$here/media" "$@" ;;
+    tests)
+        # The tests find videos and models in the data folder: lay one out over the bundle.
+        data=$(mktemp -d)
+        mkdir -p "$data/posebatch/media"
+        ln -s "$here/media" "$data/posebatch/media/pose2sim-multiperson"
+        ln -s "$here/models" "$data/posebatch/models"
+        export XDG_DATA_HOME="$data"
+        status=0
+        for t in "$here"/tests/gstposebatch-*; do "$t" engine::gpu::tests --nocapture || status=1; done
+        for t in "$here"/tests/accuracy-*; do "$t" keypoints_on_gpu --nocapture || status=1; done
+        rm -rf "$data"
+        exit $status ;;
     *) exec "$here/bin/benchmark" "$@" ;;
 esac
 RUN
