@@ -200,7 +200,7 @@ fn letterbox_batch(frames: &[FrameView], size: usize, input: &mut [f32]) -> Resu
 impl Engine {
     /// Loads and validates the model. `on_gpu` decides what `Precision::Auto` means.
     pub fn load(config: &EngineConfig) -> Result<Engine, EngineError> {
-        if config.input_size == 0 || config.input_size % 32 != 0 {
+        if config.input_size == 0 || !config.input_size.is_multiple_of(32) {
             return Err(EngineError::Model(format!(
                 "input-size {} is not a positive multiple of 32",
                 config.input_size
@@ -330,7 +330,7 @@ impl Engine {
 }
 
 /// Checks the model output `[batch, 5 + 3k, anchors]` and decodes each image's poses.
-fn decode_output(
+pub fn decode_output(
     output: &DynValue,
     letterboxes: &[Letterbox],
     num_keypoints: usize,

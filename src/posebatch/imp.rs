@@ -533,7 +533,8 @@ impl PoseBatch {
         for warning in &engine.warnings {
             gst::element_imp_warning!(self, gst::LibraryError::Init, ("{warning}"));
         }
-        // One warm-up frame: the first run is slow, and it sizes the reported latency.
+        // Two warm-up frames: the first run is slow (allocations, kernel selection), the
+        // second sizes the reported latency.
         let size = engine.input_size();
         let grey = vec![114u8; size * size * 3];
         let view = FrameView {
@@ -545,11 +546,13 @@ impl PoseBatch {
             strides: [size * 3, 0, 0],
         };
         let params = self.settings.lock().unwrap().decode_params();
-        match engine.infer(&[view], &params) {
-            Ok(r) => *self.frame_inference_time.lock().unwrap() = r.inference_time,
-            Err(e) => {
-                gst::element_imp_error!(self, gst::LibraryError::Failed, ("warm-up inference failed: {e}"));
-                return Err(gst::StateChangeError);
+        for _ in 0..2 {
+            match engine.infer(&[view], &params) {
+                Ok(r) => *self.frame_inference_time.lock().unwrap() = r.inference_time,
+                Err(e) => {
+                    gst::element_imp_error!(self, gst::LibraryError::Failed, ("warm-up inference failed: {e}"));
+                    return Err(gst::StateChangeError);
+                }
             }
         }
         gst::info!(

@@ -69,15 +69,14 @@ pub fn compile_cubin(source: &str, name: &str, (major, minor): (i32, i32)) -> Re
     let program = result::create_program(&source, Some(&name)).map_err(|e| format!("nvrtcCreateProgram: {e}"))?;
     let options = [format!("--gpu-architecture=sm_{major}{minor}"), "--fmad=false".to_string()];
     // SAFETY: `program` is live until destroyed below; each call gets valid buffers.
-    let compiled = unsafe {
+    unsafe {
         let outcome = match result::compile_program(program, &options) {
             Ok(()) => cubin(program),
             Err(e) => Err(format!("NVRTC could not compile {}: {e}\n{}", name.to_string_lossy(), log(program))),
         };
         let _ = result::destroy_program(program);
         outcome
-    };
-    compiled
+    }
 }
 
 /// # Safety
