@@ -168,33 +168,39 @@ fn validate(session: &ort::session::Session, path: &Path, input_size: usize) -> 
     Ok(num_keypoints)
 }
 
-/// Letterboxes every frame into its slot of the batch tensor, the frames spread over the
-/// CPU cores (inference is idle meanwhile, so the cores are free).
-fn letterbox_batch(frames: &[FrameView], size: usize, input: &mut [f32]) -> Result<Vec<Letterbox>, EngineError> {
-    let per_image = 3 * size * size;
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(frames.len()).max(1);
-    let per_worker = frames.len().div_ceil(workers);
-    let results: Vec<Result<Vec<Letterbox>, String>> = std::thread::scope(|scope| {
-        let jobs: Vec<_> = frames
-            .chunks(per_worker)
-            .zip(input.chunks_mut(per_worker * per_image))
-            .map(|(frames, out)| {
-                scope.spawn(move || {
-                    frames
-                        .iter()
-                        .zip(out.chunks_exact_mut(per_image))
-                        .map(|(frame, out)| preprocess::letterbox_into(frame, size, out).map_err(|e| e.to_string()))
-                        .collect()
-                })
-            })
-            .collect();
-        jobs.into_iter().map(|j| j.join().unwrap_or_else(|_| Err("preprocessing panicked".into()))).collect()
-    });
-    let mut letterboxes = Vec::with_capacity(frames.len());
-    for r in results {
-        letterboxes.extend(r.map_err(EngineError::Input)?);
+/// Runs `work(item, out)` for each pair, the pairs spread over the CPU cores (the batch
+/// thread waits for them anyway); results in order.
+pub(crate) fn spread_over_cores<T: Sync, O: Send, R: Send>(
+    items: &[T],
+    outs: &mut [O],
+    work: impl Fn(&T, &mut O) -> Result<R, String> + Sync,
+) -> Result<Vec<R>, String> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len()).max(1);
+    if workers == 1 {
+        return items.iter().zip(outs).map(|(item, out)| work(item, out)).collect();
     }
-    Ok(letterboxes)
+    let per_worker = items.len().div_ceil(workers);
+    let work = &work;
+    let results: Vec<Result<Vec<R>, String>> = std::thread::scope(|scope| {
+        let jobs: Vec<_> = items
+            .chunks(per_worker)
+            .zip(outs.chunks_mut(per_worker))
+            .map(|(items, outs)| scope.spawn(move || items.iter().zip(outs).map(|(item, out)| work(item, out)).collect()))
+            .collect();
+        jobs.into_iter().map(|j| j.join().unwrap_or_else(|_| Err("a preprocessing thread panicked".into()))).collect()
+    });
+    let mut all = Vec::with_capacity(items.len());
+    for r in results {
+        all.extend(r?);
+    }
+    Ok(all)
+}
+
+/// Letterboxes every frame into its slot of the batch tensor.
+fn letterbox_batch(frames: &[FrameView], size: usize, input: &mut [f32]) -> Result<Vec<Letterbox>, EngineError> {
+    let mut slots: Vec<&mut [f32]> = input.chunks_exact_mut(3 * size * size).collect();
+    spread_over_cores(frames, &mut slots, |frame, out| preprocess::letterbox_into(frame, size, out).map_err(|e| e.to_string()))
+        .map_err(EngineError::Input)
 }
 
 impl Engine {

@@ -110,7 +110,7 @@ impl GpuPreprocessor {
 
     /// Uploads `frames` and letterboxes frame i into slot i of the `[n, 3, size, size]`
     /// float tensor at device address `input`. Returns as soon as the work is queued on
-    /// the stream; the CPU packs frame i+1 while frame i is copied and letterboxed.
+    /// the stream.
     pub fn letterbox_batch(&mut self, frames: &[FrameView], size: usize, input: u64) -> Result<Vec<Letterbox>, String> {
         let extents = frames.iter().map(plane_extents).collect::<Result<Vec<_>, _>>().map_err(|e| e.0)?;
         let total = extents.iter().map(|e| e.iter().sum::<usize>()).sum();
@@ -126,7 +126,8 @@ impl GpuPreprocessor {
         Ok(letterboxes)
     }
 
-    /// Packs, uploads and letterboxes each frame in turn, on `stream`.
+    /// Packs the frames into staging memory, then queues each one's upload and letterbox
+    /// on `stream`.
     #[allow(clippy::too_many_arguments)]
     fn queue_frames(
         stream: &Arc<CudaStream>,
@@ -140,16 +141,26 @@ impl GpuPreprocessor {
     ) -> Result<Vec<Letterbox>, String> {
         let (device_base, _sync) = staging.device.device_ptr(stream);
         let host = staging.host.as_mut_slice().map_err(cuda("pinned host memory"))?;
+        // Each frame's place in the staging memory, then all packed at once over the CPU
+        // cores: one core alone copies too slowly to feed many 1080p streams.
+        let mut places: Vec<&mut [u8]> = Vec::with_capacity(frames.len());
+        let mut rest = host;
+        for e in extents {
+            let (place, tail) = std::mem::take(&mut rest).split_at_mut(e.iter().sum());
+            places.push(place);
+            rest = tail;
+        }
+        let frames_extents: Vec<(&FrameView, [usize; 3])> = frames.iter().zip(extents.iter().copied()).collect();
+        let offsets = crate::engine::spread_over_cores(&frames_extents, &mut places, |(frame, extents), place| {
+            Ok(kernel::pack_planes(frame, *extents, place))
+        })?;
         let mut letterboxes = Vec::with_capacity(frames.len());
         let mut at = 0usize;
-        for (i, (frame, extents)) in frames.iter().zip(extents).enumerate() {
-            let bytes: usize = extents.iter().sum();
-            let packed = &mut host[at..at + bytes];
-            let offsets = kernel::pack_planes(frame, *extents, packed);
+        for (i, ((frame, place), offsets)) in frames.iter().zip(&places).zip(offsets).enumerate() {
             let src = device_base + at as u64;
-            // SAFETY: `packed` is pinned and stays untouched until the stream is
+            // SAFETY: `place` is pinned and stays untouched until the stream is
             // synchronised (next batch); the device range lies inside the staging buffer.
-            unsafe { cudarc::driver::result::memcpy_htod_async(src, &*packed, stream.cu_stream()) }
+            unsafe { cudarc::driver::result::memcpy_htod_async(src, &**place, stream.cu_stream()) }
                 .map_err(cuda("frame upload"))?;
             let (params, lb) = LetterboxParams::new(frame, src, offsets, input + i as u64 * slot_bytes, size);
             let (grid_x, grid_y) = params.grid();
@@ -164,7 +175,7 @@ impl GpuPreprocessor {
             // caller's tensor, both in bounds by construction of `params`.
             unsafe { launch.launch(config) }.map_err(cuda("letterbox kernel launch"))?;
             letterboxes.push(lb);
-            at += bytes;
+            at += place.len();
         }
         Ok(letterboxes)
     }
