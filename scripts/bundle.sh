@@ -3,7 +3,11 @@
 # the plugin, the benchmark and demo, ONNX Runtime, the models, the videos and run.sh.
 #
 #   BUNDLE_ORT=gpu (default) | cpu    onnxruntime-gpu (CUDA 13) or the CPU build
-#   BUNDLE_GSTREAMER=1                 also GStreamer's Debian 12 runtime, for hosts without it
+#   BUNDLE_GSTREAMER=1                 also a GStreamer runtime for hosts without it: enough for
+#                                      the synthetic benchmark (~10 MB)
+#   BUNDLE_GSTREAMER=full              the same plus MP4/H.264 decoding for the videos, the demo
+#                                      and the tests (~230 MB)
+#                                      The host needs glibc >= 2.34 (2.36 with full: libexpat).
 #   BUNDLE_TESTS=1                     also the GPU tests (`run.sh tests` runs them on the host)
 #   BUNDLE_CUDA_LIBS=dir1:dir2         copy CUDA 13 / cuDNN 9 libraries from these folders
 #                                      (NVRTC, for the preprocessing kernel, is always copied)
@@ -41,13 +45,6 @@ if [ -n "${BUNDLE_CUDA_LIBS:-}" ]; then
     for d in "${dirs[@]}"; do cp -a "$d"/*.so* "$OUT/cuda/" 2>/dev/null || true; done
 fi
 
-if [ "${BUNDLE_GSTREAMER:-0}" = 1 ]; then
-    say "GStreamer runtime (Debian packages, unpacked)"
-    (cd "$tmp" && apt-get download -q libgstreamer1.0-0 libgstreamer-plugins-base1.0-0 gstreamer1.0-plugins-base \
-        gstreamer1.0-plugins-good gstreamer1.0-libav liborc-0.4-0 libunwind8 libdw1 libelf1 >/dev/null)
-    for deb in "$tmp"/*.deb; do dpkg -x "$deb" "$OUT/gst"; done
-fi
-
 if [ "${BUNDLE_TESTS:-0}" = 1 ]; then
     say "GPU test binaries"
     mkdir -p "$OUT/tests"
@@ -58,6 +55,23 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable"):
         print(m["executable"])' \
         | while read -r exe; do install -m 755 "$exe" "$OUT/tests/"; done
+fi
+
+if [ "${BUNDLE_GSTREAMER:-0}" != 0 ]; then
+    # The plugins the benchmark and tests use, and every library they and our binaries
+    # load (ldd's closure on this Debian 12 machine), glibc and the C++ runtime excepted:
+    # the host's own are used for those.
+    plugins="coreelements videotestsrc imagefreeze videoconvertscale app"
+    [ "$BUNDLE_GSTREAMER" = full ] && plugins="$plugins isomp4 videoparsersbad libav"
+    say "GStreamer runtime ($plugins) and the libraries it needs"
+    sys=/usr/lib/x86_64-linux-gnu
+    mkdir -p "$OUT/gst/plugins" "$OUT/gst/lib"
+    for p in $plugins; do install -m 644 "$sys/gstreamer-1.0/libgst$p.so" "$OUT/gst/plugins/"; done
+    install -m 755 "$sys/gstreamer1.0/gstreamer-1.0/gst-plugin-scanner" "$OUT/gst/"
+    ldd "$OUT"/gst/plugins/*.so "$OUT/gst/gst-plugin-scanner" "$OUT"/bin/* "$OUT"/lib/*.so "$OUT"/tests/* 2>/dev/null \
+        | awk '/=>/ { print $3 }' | sort -u \
+        | grep -vE '/(libc|libm|libpthread|libdl|librt|ld-linux-x86-64|libgcc_s|libstdc\+\+)\.so' \
+        | while read -r lib; do cp -L "$lib" "$OUT/gst/lib/"; done
 fi
 
 cat > "$OUT/run.sh" <<'RUN'
@@ -75,10 +89,10 @@ export LD_LIBRARY_PATH="$here/onnxruntime:$here/cuda${LD_LIBRARY_PATH:+:$LD_LIBR
 # The bundle's CUDA folder (NVRTC, and whatever BUNDLE_CUDA_LIBS copied) after the user's.
 export POSEBATCH_CUDA_LIBS="${POSEBATCH_CUDA_LIBS:+$POSEBATCH_CUDA_LIBS:}$here/cuda"
 if [ -d "$here/gst" ]; then
-    lib="$here/gst/usr/lib/x86_64-linux-gnu"
-    export LD_LIBRARY_PATH="$lib:$LD_LIBRARY_PATH"
-    export GST_PLUGIN_SYSTEM_PATH_1_0="$lib/gstreamer-1.0"
-    export GST_PLUGIN_SCANNER="$lib/gstreamer1.0/gstreamer-1.0/gst-plugin-scanner"
+    export LD_LIBRARY_PATH="$here/gst/lib:$LD_LIBRARY_PATH"
+    export GST_PLUGIN_SYSTEM_PATH_1_0="$here/gst/plugins"
+    export GST_PLUGIN_SCANNER="$here/gst/gst-plugin-scanner"
+    export GST_REGISTRY_1_0="${TMPDIR:-/tmp}/posebatch-bundle-registry-$(id -u).bin"
 fi
 case "${1:-}" in
     demo) shift; exec "$here/bin/demo" --media "$here/media" "$@" ;;
