@@ -33,7 +33,7 @@ pub fn driver_present() -> bool {
 /// GPU time of one batch, from CUDA events on the stream.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GpuTimes {
-    /// Upload and letterbox of every frame.
+    /// Packing into staging memory, upload and letterbox of every frame.
     pub preprocess: Duration,
     /// ONNX Runtime's work, output copy to the host included.
     pub inference: Duration,
@@ -95,7 +95,7 @@ impl GpuPreprocessor {
 
     /// Grows the staging memory to hold `bytes` (with headroom, so a batch of slightly
     /// larger frames does not reallocate again).
-    fn reserve(&mut self, bytes: usize) -> Result<&mut Staging, String> {
+    fn reserve(&mut self, bytes: usize) -> Result<(), String> {
         if self.staging.as_ref().is_none_or(|s| s.host.len() < bytes) {
             self.staging = None;
             let capacity = bytes + bytes / 4;
@@ -105,7 +105,7 @@ impl GpuPreprocessor {
             let device = unsafe { self.stream.alloc::<u8>(capacity) }.map_err(cuda("GPU memory for frames"))?;
             self.staging = Some(Staging { host, device });
         }
-        Ok(self.staging.as_mut().expect("just reserved"))
+        Ok(())
     }
 
     /// Uploads `frames` and letterboxes frame i into slot i of the `[n, 3, size, size]`
@@ -116,11 +116,15 @@ impl GpuPreprocessor {
         let total = extents.iter().map(|e| e.iter().sum::<usize>()).sum();
         // The previous batch's copies must be done before its staging bytes are reused.
         self.stream.synchronize().map_err(cuda("CUDA stream"))?;
+        self.reserve(total)?;
+        // From here the GPU clock runs: packing on the CPU, upload and letterbox.
         self.start.record(&self.stream).map_err(cuda("CUDA event"))?;
         let stream = Arc::clone(&self.stream);
         let function = self.function.clone();
         let slot_bytes = (3 * size * size * std::mem::size_of::<f32>()) as u64;
-        let staging = self.reserve(total)?;
+        let Some(staging) = self.staging.as_mut() else {
+            return Err("no staging memory".into());
+        };
         let letterboxes = Self::queue_frames(&stream, &function, staging, frames, &extents, size, input, slot_bytes)?;
         self.preprocessed.record(&self.stream).map_err(cuda("CUDA event"))?;
         Ok(letterboxes)
@@ -160,7 +164,7 @@ impl GpuPreprocessor {
             let src = device_base + at as u64;
             // SAFETY: `place` is pinned and stays untouched until the stream is
             // synchronised (next batch); the device range lies inside the staging buffer.
-            unsafe { cudarc::driver::result::memcpy_htod_async(src, &**place, stream.cu_stream()) }
+            unsafe { cudarc::driver::result::memcpy_htod_async(src, place, stream.cu_stream()) }
                 .map_err(cuda("frame upload"))?;
             let (params, lb) = LetterboxParams::new(frame, src, offsets, input + i as u64 * slot_bytes, size);
             let (grid_x, grid_y) = params.grid();
