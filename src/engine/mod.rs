@@ -277,6 +277,16 @@ impl Engine {
         if self.gpu.is_none() {
             return;
         }
+        if let Err(e) = self.infer_grey_frame(&DecodeParams::default()) {
+            self.gpu = None;
+            self.preprocessing = "cpu";
+            self.warnings.push(format!("GPU preprocessing failed on a test frame, frames are letterboxed on the CPU: {e}"));
+        }
+    }
+
+    /// Runs one grey frame of the model's input size: a warm-up, and its time an estimate
+    /// of one frame's inference.
+    pub fn infer_grey_frame(&mut self, params: &DecodeParams) -> Result<BatchResult, EngineError> {
         let size = self.input_size;
         let grey = vec![114u8; size * size * 3];
         let frame = FrameView {
@@ -286,11 +296,7 @@ impl Engine {
             planes: [&grey, &[], &[]],
             strides: [size * 3, 0, 0],
         };
-        if let Err(e) = self.infer(&[frame], &DecodeParams::default()) {
-            self.gpu = None;
-            self.preprocessing = "cpu";
-            self.warnings.push(format!("GPU preprocessing failed on a test frame, frames are letterboxed on the CPU: {e}"));
-        }
+        self.infer(&[frame], params)
     }
 
     pub fn num_keypoints(&self) -> usize {

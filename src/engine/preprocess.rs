@@ -50,8 +50,10 @@ impl YuvMatrix {
     }
 }
 
-#[derive(Clone, Copy)]
-pub(crate) struct YuvCoefficients {
+/// repr(C): the GPU kernel takes it as is, in its parameters.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct YuvCoefficients {
     pub y_scale: f32,
     pub y_offset: f32,
     pub r_v: f32,

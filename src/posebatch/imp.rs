@@ -535,19 +535,9 @@ impl PoseBatch {
         }
         // Two warm-up frames: the first run is slow (allocations, kernel selection), the
         // second sizes the reported latency.
-        let size = engine.input_size();
-        let grey = vec![114u8; size * size * 3];
-        let view = FrameView {
-            format: frames::pixel_format(&gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, 32, 32).build().unwrap())
-                .expect("RGB is supported"),
-            width: size,
-            height: size,
-            planes: [&grey, &[], &[]],
-            strides: [size * 3, 0, 0],
-        };
         let params = self.settings.lock().unwrap().decode_params();
         for _ in 0..2 {
-            match engine.infer(&[view], &params) {
+            match engine.infer_grey_frame(&params) {
                 Ok(r) => *self.frame_inference_time.lock().unwrap() = r.inference_time,
                 Err(e) => {
                     gst::element_imp_error!(self, gst::LibraryError::Failed, ("warm-up inference failed: {e}"));

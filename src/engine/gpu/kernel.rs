@@ -1,7 +1,7 @@
 //! The letterbox kernel's source and its parameters: what one launch needs to know about
 //! a frame (where its planes are, its format) and its place in the model input.
 
-use crate::engine::preprocess::{FrameView, Letterbox, PixelFormat};
+use crate::engine::preprocess::{FrameView, Letterbox, PixelFormat, YuvCoefficients};
 
 /// The CUDA C source of the `letterbox` kernel.
 pub const SOURCE: &str = include_str!("letterbox.cu");
@@ -37,12 +37,7 @@ pub struct LetterboxParams {
     pub pad_left: i32,
     pub pad_top: i32,
     pub unused: i32,
-    pub y_scale: f32,
-    pub y_offset: f32,
-    pub r_v: f32,
-    pub g_u: f32,
-    pub g_v: f32,
-    pub b_u: f32,
+    pub yuv: YuvCoefficients,
 }
 
 // SAFETY: plain old data with the C layout the kernel declares.
@@ -77,8 +72,7 @@ impl LetterboxParams {
             }
             PixelFormat::Nv12(matrix) | PixelFormat::I420(matrix) => {
                 p.format = if matches!(frame.format, PixelFormat::Nv12(_)) { FORMAT_NV12 } else { FORMAT_I420 };
-                let c = matrix.coefficients();
-                (p.y_scale, p.y_offset, p.r_v, p.g_u, p.g_v, p.b_u) = (c.y_scale, c.y_offset, c.r_v, c.g_u, c.g_v, c.b_u);
+                p.yuv = matrix.coefficients();
             }
         }
         (p, lb)

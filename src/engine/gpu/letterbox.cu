@@ -10,6 +10,11 @@
 #define FORMAT_NV12 1
 #define FORMAT_I420 2
 
+// Mirrors preprocess::YuvCoefficients: rgb from (y, u, v).
+struct YuvCoefficients {
+    float y_scale, y_offset, r_v, g_u, g_v, b_u;
+};
+
 // Mirrors gpu::kernel::LetterboxParams (repr(C), no implicit padding).
 struct LetterboxParams {
     unsigned long long src;             // device address of the frame's bytes
@@ -22,7 +27,7 @@ struct LetterboxParams {
     int width, height, size;
     int scaled_width, scaled_height, pad_left, pad_top;
     int unused;
-    float y_scale, y_offset, r_v, g_u, g_v, b_u; // YUV -> RGB
+    YuvCoefficients yuv;
 };
 
 // OpenCV INTER_LINEAR taps along one axis (preprocess.rs Taps::new).
@@ -118,12 +123,12 @@ extern "C" __global__ void letterbox(const LetterboxParams p) {
         int c0 = step * cx0, c1 = step * cx1;
         float u = bilinear(u_top, u_bottom, c0, c1, cwx, cwy);
         float v = bilinear(v_top, v_bottom, c0 + v_offset, c1 + v_offset, cwx, cwy);
-        float yy = (luma - p.y_offset) * p.y_scale;
+        float yy = (luma - p.yuv.y_offset) * p.yuv.y_scale;
         u = u - 128.0f;
         v = v - 128.0f;
-        r = yy + p.r_v * v;
-        g = yy - p.g_u * u - p.g_v * v;
-        b = yy + p.b_u * u;
+        r = yy + p.yuv.r_v * v;
+        g = yy - p.yuv.g_u * u - p.yuv.g_v * v;
+        b = yy + p.yuv.b_u * u;
     }
     out[0] = level(r);
     out[area] = level(g);

@@ -30,6 +30,11 @@ pub fn driver_present() -> bool {
     unsafe { cudarc::driver::sys::is_culib_present() }
 }
 
+/// Largest absolute difference between two tensors of the same length.
+pub fn max_abs_difference(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
 /// GPU time of one batch, from CUDA events on the stream.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GpuTimes {
@@ -222,7 +227,7 @@ impl GpuPreprocessor {
         for (frame, slot) in frames.iter().zip(gpu.chunks_exact(per_image)) {
             let mut cpu = vec![0.0f32; per_image];
             super::preprocess::letterbox_into(frame, size, &mut cpu).map_err(|e| e.0)?;
-            let diff = slot.iter().zip(&cpu).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            let diff = max_abs_difference(slot, &cpu);
             if diff > 1e-3 {
                 return Err(format!("the letterbox kernel differs from the CPU path by {diff} on {:?}", frame.format));
             }

@@ -80,9 +80,3 @@ pub fn random_frames() -> Vec<OwnedFrame> {
     }
     frames
 }
-
-/// Largest absolute difference between two tensors.
-pub fn max_abs_difference(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
-}

@@ -1,7 +1,8 @@
 //! The kernel through NVRTC (anywhere NVRTC is installed, which `make setup` does) and on
 //! a real GPU (skipped, saying so, where there is no CUDA driver or device).
 
-use super::test_frames::{max_abs_difference, random_frames};
+use super::max_abs_difference;
+use super::test_frames::random_frames;
 use super::*;
 use crate::engine::preprocess::letterbox_into;
 

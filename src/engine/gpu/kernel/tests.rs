@@ -3,7 +3,8 @@
 //! must give exactly what the CPU preprocessing gives, on every format and odd sizes.
 
 use super::*;
-use crate::engine::gpu::test_frames::{max_abs_difference, random_frames};
+use crate::engine::gpu::max_abs_difference;
+use crate::engine::gpu::test_frames::random_frames;
 use crate::engine::preprocess::{letterbox_into, plane_extents};
 
 const SHIM: &str = r#"
