@@ -3,7 +3,13 @@
 
 PLUGIN_DIR ?= $(HOME)/.local/share/gstreamer-1.0/plugins
 DATA_DIR   := $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/posebatch
-LIB        := target/release/libgstposebatch.so
+# Where cargo builds: CARGO_TARGET_DIR, a cargo config's build.target-dir, else target/. Passed
+# on (absolute) to the scripts, which look for the build there.
+TARGET_DIR := $(shell cargo metadata --format-version 1 --no-deps --offline 2>/dev/null \
+                | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+export CARGO_TARGET_DIR := $(or $(TARGET_DIR),$(abspath $(or $(CARGO_TARGET_DIR),target)))
+RELEASE    := $(CARGO_TARGET_DIR)/release
+LIB        := $(RELEASE)/libgstposebatch.so
 PYTHON_VENV := .venv
 
 .PHONY: all setup build install demo mosaic embed-c test bench compare bundle venv reference clean
@@ -26,17 +32,17 @@ install: build
 ## The four-camera demo on real video: poses into out/cam0N.ndjson, a summary on screen,
 ## then the mosaic (out/demo.mp4, out/demo.png).
 demo: install
-	./target/release/examples/demo --out out
+	$(RELEASE)/examples/demo --out out
 	bash pipelines/mosaic.sh
 
 ## The four cameras with their skeletons drawn, tiled 2x2: out/demo.mp4 and out/demo.png.
 mosaic: install
 	bash pipelines/mosaic.sh
 
-## The C embedding example (GStreamer only): target/embed-c.
+## The C embedding example (GStreamer only): $(CARGO_TARGET_DIR)/embed-c.
 embed-c: setup
-	mkdir -p target
-	cc -O2 -Wall -o target/embed-c examples/embed.c $$(pkg-config --cflags --libs gstreamer-1.0 gstreamer-app-1.0)
+	mkdir -p $(CARGO_TARGET_DIR)
+	cc -O2 -Wall -o $(CARGO_TARGET_DIR)/embed-c examples/embed.c $$(pkg-config --cflags --libs gstreamer-1.0 gstreamer-app-1.0)
 
 ## Every test: unit, property, element, accuracy, bad input, gst-launch and Python.
 test: setup
@@ -45,7 +51,7 @@ test: setup
 
 ## The benchmark with its defaults: four live synthetic 1080p streams.
 bench: build
-	./target/release/examples/benchmark --synthetic $(BENCH_ARGS)
+	$(RELEASE)/examples/benchmark --synthetic $(BENCH_ARGS)
 
 ## A relocatable folder + tarball for an offline GPU host (BUNDLE_ORT=cpu for a CPU one).
 bundle: build

@@ -15,7 +15,7 @@ import struct
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BUILD = os.path.join(HERE, "..", "target", "release")
+BUILD = os.path.join(os.environ.get("CARGO_TARGET_DIR") or os.path.join(HERE, "..", "target"), "release")
 if os.path.isfile(os.path.join(BUILD, "libgstposebatch.so")):
     os.environ["GST_PLUGIN_PATH"] = os.pathsep.join(filter(None, [BUILD, os.environ.get("GST_PLUGIN_PATH")]))
 

@@ -15,13 +15,14 @@
 #   FRAMES=n            stop each camera after about n frames (default 0 = all)
 #   POSEBATCH_PROPS=".." extra posebatch properties, e.g. "input-size=320"
 #   FPS=n/d             the cameras' frame rate, kept by the mosaic (default 60/1)
-# The plugin is taken from target/release when that build exists, else from the installed
-# copy (~/.local/share/gstreamer-1.0/plugins, `make install`).
+# The plugin is taken from the release build (${CARGO_TARGET_DIR:-target}/release) when it
+# exists, else from the installed copy (~/.local/share/gstreamer-1.0/plugins, `make install`).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-if [ -f "$REPO/target/release/libgstposebatch.so" ]; then
-    export GST_PLUGIN_PATH="$REPO/target/release${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
+BUILD="${CARGO_TARGET_DIR:-$REPO/target}/release"
+if [ -f "$BUILD/libgstposebatch.so" ]; then
+    export GST_PLUGIN_PATH="$BUILD${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
 fi
 MEDIA="${MEDIA:-${XDG_DATA_HOME:-$HOME/.local/share}/posebatch/media/pose2sim-multiperson}"
 OUT_DIR="${OUT_DIR:-out}"

@@ -13,8 +13,9 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-if [ -f "$REPO/target/release/libgstposebatch.so" ]; then
-    export GST_PLUGIN_PATH="$REPO/target/release${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
+BUILD="${CARGO_TARGET_DIR:-$REPO/target}/release"
+if [ -f "$BUILD/libgstposebatch.so" ]; then
+    export GST_PLUGIN_PATH="$BUILD${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
 fi
 VIDEO="${1:-${XDG_DATA_HOME:-$HOME/.local/share}/posebatch/media/pose2sim-multiperson/cam01.mp4}"
 OUTPUT="${2:-out/$(basename "${VIDEO%.*}").ndjson}"

@@ -12,8 +12,9 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-if [ -f "$REPO/target/release/libgstposebatch.so" ]; then
-    export GST_PLUGIN_PATH="$REPO/target/release${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
+BUILD="${CARGO_TARGET_DIR:-$REPO/target}/release"
+if [ -f "$BUILD/libgstposebatch.so" ]; then
+    export GST_PLUGIN_PATH="$BUILD${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
 fi
 [ $# -ge 1 ] || { echo "usage: $0 URL [URL ...]   (e.g. rtsp://192.168.1.10:554/stream1)" >&2; exit 2; }
 POSEBATCH_PROPS="${POSEBATCH_PROPS:-}"

@@ -14,8 +14,9 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-if [ -f "$REPO/target/release/libgstposebatch.so" ]; then
-    export GST_PLUGIN_PATH="$REPO/target/release${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
+BUILD="${CARGO_TARGET_DIR:-$REPO/target}/release"
+if [ -f "$BUILD/libgstposebatch.so" ]; then
+    export GST_PLUGIN_PATH="$BUILD${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
 fi
 NUM_BUFFERS="${NUM_BUFFERS:-300}"
 STREAMS="${STREAMS:-4}"

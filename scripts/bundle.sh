@@ -22,8 +22,9 @@ FLAVOUR="${BUNDLE_ORT:-gpu}"
 say() { printf '\033[1m[bundle]\033[0m %s\n' "$*"; }
 
 rm -rf "$OUT" && mkdir -p "$OUT"/{lib,bin,onnxruntime,models,media,cuda}
-install -m 755 target/release/libgstposebatch.so "$OUT/lib/"
-install -m 755 target/release/examples/benchmark target/release/examples/demo "$OUT/bin/"
+BUILD="${CARGO_TARGET_DIR:-target}/release"
+install -m 755 "$BUILD/libgstposebatch.so" "$OUT/lib/"
+install -m 755 "$BUILD/examples/benchmark" "$BUILD/examples/demo" "$OUT/bin/"
 install -m 644 "$DATA"/models/yolo11n-pose.onnx "$DATA"/models/yolo11n-pose-fp16.onnx "$OUT/models/"
 install -m 644 "$DATA"/media/pose2sim-multiperson/cam0[1-4].mp4 "$OUT/media/"
 

@@ -8,7 +8,7 @@ MODEL="$DATA/models/yolo11n-pose.onnx"
 VIDEOS="$MEDIA/cam01.mp4 $MEDIA/cam02.mp4 $MEDIA/cam03.mp4 $MEDIA/cam04.mp4"
 mkdir -p out
 .venv/bin/python scripts/python_way.py --model "$MODEL" --json out/compare-python.json $VIDEOS
-./target/release/examples/benchmark --videos $VIDEOS --num-streams 4 --batch-size 4 --overflow block \
+"${CARGO_TARGET_DIR:-target}/release/examples/benchmark" --videos $VIDEOS --num-streams 4 --batch-size 4 --overflow block \
     --provider cpu --duration 600 --json out/compare-posebatch.json
 python3 - <<'PY'
 import json

@@ -18,13 +18,9 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # ---- Debian packages --------------------------------------------------------------------
-# (plugins-ugly: x264enc for the mosaic; gcc, libc6-dev: the C embedding example;
-#  g++: the test that runs the CUDA kernel's source on the CPU;
-#  fonts-dejavu-core: text in the benchmark's plot)
-PACKAGES="libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
-gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-libav
-pkg-config gcc g++ libc6-dev python3-gi python3-gst-1.0 gir1.2-gstreamer-1.0 unzip curl ca-certificates
-python3-venv fonts-dejavu-core"
+# scripts/debian-packages.txt lists them, each with why; tests/setup_packages.rs checks that
+# every GStreamer element the project uses comes from one of them.
+PACKAGES=$(sed -e 's/#.*//' "$SCRIPTS/debian-packages.txt")
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -37,7 +33,6 @@ fi
 
 # pip for downloads only (never installs into the system Python).
 PIP="python3 -m pip"
-$PIP --version >/dev/null 2>&1 || { as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null; }
 pip_download() { # package==version dest
     $PIP download --quiet --no-deps --only-binary=:all: --dest "$2" "$1" \
         || $PIP download --quiet --no-deps --only-binary=:all: --python-version 3.11 \

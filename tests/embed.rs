@@ -66,7 +66,7 @@ fn check_saw_people(out: &Output, prefix: &str, frames: usize) {
 }
 
 fn rust_example() -> Command {
-    let bin = repo().join("target/release/examples/embed");
+    let bin = common::release_dir().join("examples/embed");
     assert!(bin.is_file(), "build the examples first: cargo build --release --examples (make test does)");
     Command::new(bin)
 }

@@ -23,11 +23,14 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// Runs a script with bash; the scripts find target/release themselves.
+/// Runs a script with bash; the scripts find the release build through CARGO_TARGET_DIR.
 fn run(name: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     common::plugin_dir(); // the build they need is there
     let mut cmd = Command::new("bash");
-    cmd.arg(script(name)).args(args).env("GST_REGISTRY", std::env::temp_dir().join("posebatch-test-registry.bin"));
+    cmd.arg(script(name))
+        .args(args)
+        .env("GST_REGISTRY", std::env::temp_dir().join("posebatch-test-registry.bin"))
+        .env("CARGO_TARGET_DIR", common::release_dir().parent().expect("release has a parent"));
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -121,9 +121,15 @@ pub fn play_collecting_warnings(pipeline: &gst::Pipeline) -> Vec<String> {
     warnings
 }
 
+/// The release build's folder: beside cargo's test scratch folder, so it follows
+/// CARGO_TARGET_DIR and a cargo config's build.target-dir.
+pub fn release_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().expect("target/tmp has a parent").join("release")
+}
+
 /// Path of the plugin library `cargo build --release` makes (for gst-launch and Python).
 pub fn plugin_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release");
+    let dir = release_dir();
     assert!(
         dir.join("libgstposebatch.so").is_file(),
         "build the plugin first: cargo build --release (make test does)"
