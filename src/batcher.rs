@@ -28,6 +28,11 @@ pub enum Overflow {
     PassOldest,
 }
 
+/// Defaults of the element's `max-batch-size`, `batch-timeout` and `queue-size`.
+pub const DEFAULT_MAX_BATCH_SIZE: usize = 8;
+pub const DEFAULT_BATCH_TIMEOUT: Nanos = 40_000_000;
+pub const DEFAULT_QUEUE_SIZE: usize = 2;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchConfig {
     /// Most frames in one batch.
@@ -41,9 +46,9 @@ pub struct BatchConfig {
 impl Default for BatchConfig {
     fn default() -> Self {
         BatchConfig {
-            max_batch_size: 8,
-            batch_timeout: 40_000_000,
-            queue_size: 2,
+            max_batch_size: DEFAULT_MAX_BATCH_SIZE,
+            batch_timeout: DEFAULT_BATCH_TIMEOUT,
+            queue_size: DEFAULT_QUEUE_SIZE,
         }
     }
 }
@@ -57,6 +62,25 @@ pub struct Counters {
     pub frames_out: u64,
     pub dropped: u64,
     pub passed: u64,
+}
+
+/// Why a stream is paused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PauseReason {
+    /// The application asked (signal or pad property).
+    User,
+    /// The GPU-memory guard.
+    GpuMemory,
+}
+
+impl PauseReason {
+    /// The name in bus messages and stats.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PauseReason::User => "user",
+            PauseReason::GpuMemory => "gpu-memory",
+        }
+    }
 }
 
 /// Something a stream must push downstream, in this order.
@@ -108,7 +132,7 @@ struct Stream<F, E> {
     /// Batches in a row formed while this stream had a frame waiting and got no place.
     skipped: u32,
     eos: bool,
-    paused: bool,
+    paused: Option<PauseReason>,
     flushing: bool,
     counters: Counters,
 }
@@ -125,7 +149,7 @@ impl<F, E> Stream<F, E> {
             priority,
             skipped: 0,
             eos: false,
-            paused: false,
+            paused: None,
             flushing: false,
             counters: Counters::default(),
         }
@@ -133,7 +157,7 @@ impl<F, E> Stream<F, E> {
 
     /// A stream the batch waits for: it is expected to deliver more frames soon.
     fn is_active(&self) -> bool {
-        !self.eos && !self.paused && !self.flushing
+        !self.eos && self.paused.is_none() && !self.flushing
     }
 
     /// Frames at the head of the queue, before any event or pass-through frame.
@@ -212,10 +236,6 @@ impl<F, E> Batcher<F, E> {
         }
     }
 
-    pub fn config(&self) -> BatchConfig {
-        self.config
-    }
-
     pub fn set_config(&mut self, config: BatchConfig) {
         self.config = config;
     }
@@ -248,14 +268,15 @@ impl<F, E> Batcher<F, E> {
         }
     }
 
-    pub fn overflow(&self, stream: u32) -> Option<Overflow> {
-        self.streams.get(&stream).map(|s| s.overflow)
-    }
-
     pub fn set_priority(&mut self, stream: u32, priority: i32) {
         if let Some(s) = self.streams.get_mut(&stream) {
             s.priority = priority;
         }
+    }
+
+    /// The stream's priority (the sink pad's `priority` property reads it here).
+    pub fn priority(&self, stream: u32) -> Option<i32> {
+        self.streams.get(&stream).map(|s| s.priority)
     }
 
     pub fn counters(&self, stream: u32) -> Option<Counters> {
@@ -271,13 +292,6 @@ impl<F, E> Batcher<F, E> {
         })
     }
 
-    /// True when a block-mode producer may offer a frame now.
-    pub fn has_room(&self, stream: u32) -> bool {
-        self.streams
-            .get(&stream)
-            .is_none_or(|s| s.waiting < self.config.queue_size.max(1) || !s.is_active())
-    }
-
     /// Offers a frame that arrived at `now`.
     pub fn push_frame(&mut self, stream: u32, frame: F, now: Nanos) -> PushOutcome<F> {
         let capacity = self.config.queue_size.max(1);
@@ -285,7 +299,7 @@ impl<F, E> Batcher<F, E> {
             return PushOutcome::Refused(frame);
         };
         s.counters.frames_in += 1;
-        if s.paused || s.flushing {
+        if s.paused.is_some() || s.flushing {
             s.counters.dropped += 1;
             return PushOutcome::Refused(frame);
         }
@@ -352,15 +366,16 @@ impl<F, E> Batcher<F, E> {
         }
     }
 
-    /// Pauses or resumes a stream. Pausing drops its queued frames (returned, counted) and
-    /// takes it out of the set batches wait for. Returns None when nothing changed.
-    pub fn set_paused(&mut self, stream: u32, paused: bool) -> Option<Vec<F>> {
+    /// Pauses (with a reason) or resumes (None) a stream. Pausing drops its queued frames
+    /// (returned, counted) and takes it out of the set batches wait for. Returns None when
+    /// nothing changed (a paused stream keeps its first reason).
+    pub fn set_paused(&mut self, stream: u32, paused: Option<PauseReason>) -> Option<Vec<F>> {
         let s = self.streams.get_mut(&stream)?;
-        if s.paused == paused {
+        if s.paused.is_some() == paused.is_some() {
             return None;
         }
         s.paused = paused;
-        let dropped = if paused { s.drop_frames() } else { Vec::new() };
+        let dropped = if paused.is_some() { s.drop_frames() } else { Vec::new() };
         // Events that waited behind the dropped frames must not stay stuck at the head
         // of the queue (they would hold back every frame after the resume).
         s.release_head();
@@ -368,7 +383,12 @@ impl<F, E> Batcher<F, E> {
     }
 
     pub fn is_paused(&self, stream: u32) -> bool {
-        self.streams.get(&stream).is_some_and(|s| s.paused)
+        self.paused_by(stream).is_some()
+    }
+
+    /// Why the stream is paused; None when it runs (or is unknown).
+    pub fn paused_by(&self, stream: u32) -> Option<PauseReason> {
+        self.streams.get(&stream).and_then(|s| s.paused)
     }
 
     /// Flush start: queued and outgoing frames are dropped (returned, counted) and pending
@@ -490,6 +510,7 @@ impl<F, E> Batcher<F, E> {
 
     /// Most batches in a row a stream with a waiting frame can be left out of: the spread
     /// of priorities plus the number of streams.
+    #[cfg(test)]
     pub fn starvation_bound(&self) -> u32 {
         let priorities = self.streams.values().map(|s| s.priority as i64);
         let spread = priorities.clone().max().unwrap_or(0) - priorities.min().unwrap_or(0);
@@ -497,6 +518,7 @@ impl<F, E> Batcher<F, E> {
     }
 
     /// Batches in a row `stream` has been left out of while it had a frame waiting.
+    #[cfg(test)]
     pub fn skipped(&self, stream: u32) -> u32 {
         self.streams.get(&stream).map_or(0, |s| s.skipped)
     }
@@ -524,11 +546,6 @@ impl<F, E> Batcher<F, E> {
             s.release_head();
         }
         dropped
-    }
-
-    /// Total frames waiting for inference over all streams.
-    pub fn queued_frames(&self) -> usize {
-        self.streams.values().map(|s| s.waiting).sum()
     }
 }
 

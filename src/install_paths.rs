@@ -1,5 +1,6 @@
-//! Where the installed default model and the ONNX Runtime library live (DESIGN.md,
-//! "Defaults and set-up"): an environment variable first, else the user's data folder.
+//! Where the installed default model and the ONNX Runtime library live (README, "The two
+//! commands" and "Files and environment"): an environment variable first, else the user's
+//! data folder.
 
 use std::path::{Path, PathBuf};
 

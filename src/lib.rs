@@ -5,17 +5,32 @@
 //! `poseoverlay` (draws the skeletons onto the frames).
 //! Applications read the meta with [`meta::PoseMeta::from_buffer`].
 
-pub mod batcher;
-pub mod engine;
-pub mod gpu_monitor;
+// What applications use.
+pub mod geometry;
 pub mod install_paths;
 pub mod memory_guard;
 pub mod meta;
-pub mod periodic;
 pub mod posebatch;
-pub mod poseoverlay;
 pub mod posejson;
-pub mod stats;
+pub mod poseoverlay;
+
+mod batcher;
+mod engine;
+mod formats;
+mod gpu_monitor;
+mod periodic;
+mod pixels;
+mod stats;
+
+/// What the benchmark (`examples/benchmark`) and the tests use to run the model bare,
+/// outside the element, and to describe the machine. Not a stable API.
+#[doc(hidden)]
+pub mod bench {
+    pub use crate::engine::gpu::driver_present;
+    pub use crate::engine::{DecodeParams, Engine, EngineConfig, Precision, Provider};
+    pub use crate::formats::view as frame_view;
+    pub use crate::gpu_monitor::{NvmlMonitor, gpu_info};
+}
 
 use gst::glib;
 

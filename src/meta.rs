@@ -1,6 +1,7 @@
 //! PoseMeta: a `GstCustomMeta` named `PoseMeta` whose structure `pose-meta` carries the
-//! poses of one frame (DESIGN.md section 2). Readable from C and Python with plain
-//! GStreamer; this module writes it and gives Rust applications a typed view.
+//! poses of one frame (its fields are documented in the README, "PoseMeta"). Readable from
+//! C and Python with plain GStreamer; this module writes it and gives Rust applications a
+//! typed view.
 
 use gst::glib;
 
@@ -61,7 +62,7 @@ pub fn register() {
 }
 
 /// One person: box, score and keypoints in frame pixels.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Default)]
 pub struct Person {
     /// x1, y1, x2, y2.
     pub bbox: [f32; 4],
@@ -97,7 +98,7 @@ fn f32s(bytes: &glib::Bytes) -> Vec<f32> {
 }
 
 impl PoseMeta {
-    /// The `pose-meta` structure, exactly as DESIGN.md lays it out.
+    /// The `pose-meta` structure, exactly as the README's "PoseMeta" table lays it out.
     pub fn to_structure(&self) -> gst::Structure {
         let k = self.num_keypoints as usize;
         gst::Structure::builder(STRUCTURE_NAME)

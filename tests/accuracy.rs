@@ -5,6 +5,7 @@
 mod common;
 
 use gst::prelude::*;
+use gstposebatch::geometry::iou;
 use gstposebatch::meta::{Person, PoseMeta};
 use serde_json::Value;
 
@@ -68,13 +69,6 @@ fn run_posebatch_on(frames: &[Vec<gst::Sample>], max_batch_size: u32, provider: 
 
 fn run_posebatch(frames: &[Vec<gst::Sample>], max_batch_size: u32) -> Vec<Vec<PoseMeta>> {
     run_posebatch_on(frames, max_batch_size, "cpu").0
-}
-
-fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
-    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let area = |r: &[f32; 4]| (r[2] - r[0]) * (r[3] - r[1]);
-    w * h / (area(a) + area(b) - w * h)
 }
 
 fn f32s(v: &Value) -> Vec<f32> {
@@ -188,7 +182,7 @@ fn keypoints_match_the_python_reference_and_batch_size_does_not_matter() {
 
 #[test]
 fn keypoints_on_gpu_are_within_2_px_of_cpu() {
-    if !gstposebatch::engine::gpu::driver_present() {
+    if !gstposebatch::bench::driver_present() {
         eprintln!("SKIPPED (no CUDA driver)");
         return;
     }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
+use gstposebatch::geometry::iou;
 use gst_check::Harness;
 use gstposebatch::meta::PoseMeta;
 
@@ -20,13 +21,6 @@ fn harness(pb: &gst::Element, index: u32) -> Harness {
 
 fn block_mode(pb: &gst::Element) {
     pb.set_property_from_str("overflow", "block");
-}
-
-fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
-    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let area = |r: &[f32; 4]| (r[2] - r[0]) * (r[3] - r[1]);
-    w * h / (area(a) + area(b) - w * h)
 }
 
 /// Records what leaves a pad, in order: "buffer" or the event's type name.
@@ -361,4 +355,28 @@ fn streams_can_be_added_and_removed_while_playing() {
     let before = *out0.lock().unwrap();
     assert!(wait_for(&out0, before + 3) >= before + 3, "stream 0 continues after the removal");
     pipeline.set_state(gst::State::Null).unwrap();
+}
+
+#[test]
+fn posejson_labels_frames_passed_without_inference_with_their_stream() {
+    // A source faster than inference into pass-oldest on stream 3: many frames leave without
+    // PoseMeta, and posejson must still write them as stream 3 (it asks posebatch upstream).
+    let pipeline = common::pipeline(
+        "videotestsrc num-buffers=40 ! video/x-raw,format=RGB,width=320,height=240,framerate=30/1 ! p.sink_3 \
+         posebatch name=p model={model} execution-provider=cpu input-size=320 overflow=pass-oldest queue-size=1 \
+         p.src_3 ! queue ! posejson ! appsink name=json sync=false",
+    );
+    let sink = pipeline.by_name("json").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut lines = Vec::new();
+    while let Ok(sample) = sink.pull_sample() {
+        let map = sample.buffer().unwrap().map_readable().unwrap();
+        lines.push(serde_json::from_slice::<serde_json::Value>(map.as_slice()).unwrap());
+    }
+    let stats = pipeline.by_name("p").unwrap().property::<gst::Structure>("stats");
+    pipeline.set_state(gst::State::Null).unwrap();
+    let passed = stats.get::<gst::Structure>("stream-3").unwrap().get::<u64>("passed").unwrap();
+    assert!(passed > 0, "some frames were passed without inference: {stats}");
+    assert_eq!(lines.len(), 40, "one line per frame");
+    assert!(lines.iter().all(|l| l["stream"] == 3), "every line says stream 3: {:?}", lines.iter().map(|l| &l["stream"]).collect::<Vec<_>>());
 }

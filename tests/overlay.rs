@@ -7,7 +7,7 @@ mod common;
 use gst::prelude::*;
 use gst_check::Harness;
 use gstposebatch::meta::{Person, PoseMeta};
-use gstposebatch::poseoverlay::draw::PALETTE;
+use gstposebatch::poseoverlay::PALETTE;
 
 /// Pixel (x, y) of a packed 4-byte frame as R, G, B.
 fn rgbx_at(data: &[u8], stride: usize, x: usize, y: usize) -> [u8; 3] {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use gst::prelude::*;
-use gstposebatch::poseoverlay::draw::PALETTE;
+use gstposebatch::poseoverlay::PALETTE;
 use serde_json::Value;
 
 fn script(name: &str) -> PathBuf {

@@ -226,7 +226,7 @@ fn memory_guard_pauses_lowest_priority_first_and_resumes_in_reverse_without_flap
 
 #[test]
 fn without_a_gpu_driver_the_guard_warns_once_and_everything_works() {
-    if gstposebatch::gpu_monitor::NvmlMonitor::new(0).is_ok() {
+    if gstposebatch::bench::NvmlMonitor::new(0).is_ok() {
         println!("skipped: this machine has an NVIDIA driver");
         return;
     }

@@ -4,8 +4,7 @@
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
-use gstposebatch::engine::{DecodeParams, Engine, EngineConfig, Precision, Provider};
-use gstposebatch::posebatch::frames;
+use gstposebatch::bench::{DecodeParams, Engine, EngineConfig, Precision, Provider};
 
 use crate::args::Args;
 
@@ -73,7 +72,7 @@ pub fn run(args: &Args, batch_size: usize, seconds: f64) -> Result<Baseline, Str
         .zip(&infos)
         .map(|(s, info)| gst_video::VideoFrameRef::from_buffer_ref_readable(s.buffer().unwrap(), info).unwrap())
         .collect();
-    let views: Vec<_> = mapped.iter().map(|f| frames::view(f).expect("NV12 is supported")).collect();
+    let views: Vec<_> = mapped.iter().map(|f| gstposebatch::bench::frame_view(f).expect("NV12 is supported")).collect();
     let batch: Vec<_> = (0..batch_size).map(|i| views[i % views.len()]).collect();
     let params = DecodeParams::default();
     engine.infer(&batch, &params).map_err(|e| e.to_string())?; // warm-up

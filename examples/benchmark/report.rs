@@ -173,7 +173,7 @@ pub fn machine() -> serde_json::Value {
         .ok()
         .and_then(|s| s.lines().find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())))
         .unwrap_or_default();
-    let gpu = gstposebatch::gpu_monitor::gpu_info(0);
+    let gpu = gstposebatch::bench::gpu_info(0);
     serde_json::json!({
         "cpu": cpu,
         "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),

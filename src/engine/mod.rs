@@ -16,7 +16,12 @@ use gpu::{GpuPreprocessor, GpuTimes};
 
 pub use preprocess::{FrameView, Letterbox, PackedLayout, PixelFormat, YuvMatrix};
 pub use session::Provider;
-pub use yolo_pose::{DecodeParams, Pose};
+pub use yolo_pose::{DEFAULT_IOU_THRESHOLD, DEFAULT_MAX_POSES, DEFAULT_SCORE_THRESHOLD, DecodeParams};
+
+/// Default of the element's `input-size`.
+pub const DEFAULT_INPUT_SIZE: usize = 640;
+
+use crate::meta::Person;
 
 /// Why the engine could not load or run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +78,7 @@ impl Default for EngineConfig {
             provider: Provider::Auto,
             device_id: 0,
             precision: Precision::Auto,
-            input_size: 640,
+            input_size: DEFAULT_INPUT_SIZE,
             threads: 0,
         }
     }
@@ -81,8 +86,8 @@ impl Default for EngineConfig {
 
 /// The result of one batch.
 pub struct BatchResult {
-    /// Poses per frame, in the order the frames were given.
-    pub poses: Vec<Vec<Pose>>,
+    /// The people in each frame, in the order the frames were given.
+    pub people: Vec<Vec<Person>>,
     /// Wall time of preprocessing, inference and decoding.
     pub inference_time: Duration,
     /// GPU time of preprocessing and inference, from CUDA events (GPU preprocessing only).
@@ -290,7 +295,7 @@ impl Engine {
         let size = self.input_size;
         let grey = vec![114u8; size * size * 3];
         let frame = FrameView {
-            format: PixelFormat::Packed(PackedLayout { r: 0, g: 1, b: 2, bytes_per_pixel: 3 }),
+            format: PixelFormat::Packed(PackedLayout::RGB),
             width: size,
             height: size,
             planes: [&grey, &[], &[]],
@@ -334,7 +339,7 @@ impl Engine {
             }
         };
         Ok(BatchResult {
-            poses,
+            people: poses,
             inference_time: start.elapsed(),
             gpu_times,
         })
@@ -347,7 +352,7 @@ pub fn decode_output(
     letterboxes: &[Letterbox],
     num_keypoints: usize,
     params: &DecodeParams,
-) -> Result<Vec<Vec<Pose>>, EngineError> {
+) -> Result<Vec<Vec<Person>>, EngineError> {
     let (out_shape, data) = output.try_extract_tensor::<f32>().map_err(|e| EngineError::Inference(e.to_string()))?;
     let out_dims: &[i64] = out_shape;
     let [batch, channels, anchors] = out_dims else {

@@ -5,14 +5,7 @@
 //! channel rounded to an 8-bit level, so the tensor matches what the usual
 //! OpenCV letterbox (`cv2.resize` + grey 114 border) feeds the model.
 
-/// Where R, G and B sit in a packed pixel, and its size in bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PackedLayout {
-    pub r: usize,
-    pub g: usize,
-    pub b: usize,
-    pub bytes_per_pixel: usize,
-}
+pub use crate::pixels::PackedLayout;
 
 /// YUV to RGB conversion constants (luma coefficients of R and B, and the value range).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -254,6 +247,7 @@ pub fn letterbox_into(frame: &FrameView, size: usize, out: &mut [f32]) -> Result
     match frame.format {
         PixelFormat::Packed(layout) => {
             let bpp = layout.bytes_per_pixel;
+            let [red, green, blue] = layout.rgb;
             // Byte offsets of each tap, per channel, so the inner loop only indexes.
             let (x0, x1): (Vec<usize>, Vec<usize>) =
                 xs.first.iter().zip(&xs.second).map(|(&a, &b)| (a * bpp, b * bpp)).unzip();
@@ -269,10 +263,10 @@ pub fn letterbox_into(frame: &FrameView, size: usize, out: &mut [f32]) -> Result
                     &mut b_out[row..row + lb.scaled_width],
                 );
                 for dx in 0..lb.scaled_width {
-                    let (a, b, wx) = (x0[dx], x1[dx], xs.weight[dx]);
-                    r_row[dx] = level(bilinear(top, bottom, a + layout.r, b + layout.r, wx, wy));
-                    g_row[dx] = level(bilinear(top, bottom, a + layout.g, b + layout.g, wx, wy));
-                    b_row[dx] = level(bilinear(top, bottom, a + layout.b, b + layout.b, wx, wy));
+                    let (t0, t1, wx) = (x0[dx], x1[dx], xs.weight[dx]);
+                    r_row[dx] = level(bilinear(top, bottom, t0 + red, t1 + red, wx, wy));
+                    g_row[dx] = level(bilinear(top, bottom, t0 + green, t1 + green, wx, wy));
+                    b_row[dx] = level(bilinear(top, bottom, t0 + blue, t1 + blue, wx, wy));
                 }
             }
         }
@@ -312,8 +306,8 @@ pub fn letterbox_into(frame: &FrameView, size: usize, out: &mut [f32]) -> Result
 mod tests {
     use super::*;
 
-    const RGB: PixelFormat = PixelFormat::Packed(PackedLayout { r: 0, g: 1, b: 2, bytes_per_pixel: 3 });
-    const BGRX: PixelFormat = PixelFormat::Packed(PackedLayout { r: 2, g: 1, b: 0, bytes_per_pixel: 4 });
+    const RGB: PixelFormat = PixelFormat::Packed(PackedLayout::RGB);
+    const BGRX: PixelFormat = PixelFormat::Packed(PackedLayout::BGRA);
 
     #[test]
     fn letterbox_matches_ultralytics_placement() {

@@ -2,16 +2,13 @@
 //! NMS, `max-poses`, and mapping from model input pixels back to frame pixels.
 
 use super::preprocess::Letterbox;
+use crate::geometry::iou;
+use crate::meta::Person;
 
-/// One detected person, in frame pixels.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Pose {
-    /// x1, y1, x2, y2.
-    pub bbox: [f32; 4],
-    pub score: f32,
-    /// x, y, confidence per keypoint.
-    pub keypoints: Vec<[f32; 3]>,
-}
+/// Defaults of the element's `score-threshold`, `iou-threshold` and `max-poses`.
+pub const DEFAULT_SCORE_THRESHOLD: f32 = 0.25;
+pub const DEFAULT_IOU_THRESHOLD: f32 = 0.45;
+pub const DEFAULT_MAX_POSES: usize = 32;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DecodeParams {
@@ -23,20 +20,11 @@ pub struct DecodeParams {
 impl Default for DecodeParams {
     fn default() -> Self {
         DecodeParams {
-            score_threshold: 0.25,
-            iou_threshold: 0.45,
-            max_poses: 32,
+            score_threshold: DEFAULT_SCORE_THRESHOLD,
+            iou_threshold: DEFAULT_IOU_THRESHOLD,
+            max_poses: DEFAULT_MAX_POSES,
         }
     }
-}
-
-fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
-    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = w * h;
-    let area = |r: &[f32; 4]| (r[2] - r[0]) * (r[3] - r[1]);
-    let union = area(a) + area(b) - inter;
-    if union <= 0.0 { 0.0 } else { inter / union }
 }
 
 /// Decodes one image's slice of the output (`channels x anchors`, channel-major).
@@ -46,7 +34,7 @@ pub fn decode_image(
     num_keypoints: usize,
     letterbox: &Letterbox,
     params: &DecodeParams,
-) -> Vec<Pose> {
+) -> Vec<Person> {
     let at = |channel: usize, anchor: usize| output[channel * anchors + anchor];
     // Candidates above the threshold, in model pixels, best first.
     let mut candidates: Vec<(usize, f32, [f32; 4])> = (0..anchors)
@@ -81,7 +69,7 @@ pub fn decode_image(
                     [x, y, at(base + 2, i)]
                 })
                 .collect();
-            Pose {
+            Person {
                 bbox: [x1, y1, x2, y2],
                 score,
                 keypoints,

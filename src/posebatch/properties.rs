@@ -1,9 +1,15 @@
-//! The element's settings: enum types exposed as GObject enums, and their defaults.
+//! The element's properties and action signals: their GObject enums, defaults, param
+//! specs, and the settings they are stored in. Each default is defined once, beside the
+//! policy it belongs to, and only named here.
+
+use std::sync::LazyLock;
 
 use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
 
-use crate::batcher::{BatchConfig, Overflow};
-use crate::engine::{DecodeParams, EngineConfig, Precision, Provider};
+use crate::batcher::{self, BatchConfig, Nanos, Overflow};
+use crate::engine::{self, DecodeParams, EngineConfig, Precision, Provider};
 
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
 #[repr(u32)]
@@ -60,8 +66,14 @@ impl OverflowSetting {
     }
 }
 
-pub const MS: u64 = 1_000_000;
+const MS: u64 = 1_000_000;
+pub const DEFAULT_DEVICE_ID: u32 = 0;
+pub const DEFAULT_THREADS: u32 = 0;
+pub const DEFAULT_VRAM_LIMIT: f64 = 0.9;
+pub const DEFAULT_VRAM_RESUME: f64 = 0.8;
+pub const DEFAULT_STATS_INTERVAL: Nanos = 1000 * MS;
 
+/// The element's settings, as its properties set them.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub model: String,
@@ -70,7 +82,7 @@ pub struct Settings {
     pub precision: PrecisionSetting,
     pub input_size: u32,
     pub max_batch_size: u32,
-    pub batch_timeout: u64,
+    pub batch_timeout: Nanos,
     pub overflow: OverflowSetting,
     pub queue_size: u32,
     pub score_threshold: f32,
@@ -79,28 +91,28 @@ pub struct Settings {
     pub threads: u32,
     pub vram_limit: f64,
     pub vram_resume: f64,
-    pub stats_interval: u64,
+    pub stats_interval: Nanos,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             model: String::new(),
-            provider: ExecutionProvider::Auto,
-            device_id: 0,
-            precision: PrecisionSetting::Auto,
-            input_size: 640,
-            max_batch_size: 8,
-            batch_timeout: 40 * MS,
-            overflow: OverflowSetting::Auto,
-            queue_size: 2,
-            score_threshold: 0.25,
-            iou_threshold: 0.45,
-            max_poses: 32,
-            threads: 0,
-            vram_limit: 0.9,
-            vram_resume: 0.8,
-            stats_interval: 1000 * MS,
+            provider: ExecutionProvider::default(),
+            device_id: DEFAULT_DEVICE_ID,
+            precision: PrecisionSetting::default(),
+            input_size: engine::DEFAULT_INPUT_SIZE as u32,
+            max_batch_size: batcher::DEFAULT_MAX_BATCH_SIZE as u32,
+            batch_timeout: batcher::DEFAULT_BATCH_TIMEOUT,
+            overflow: OverflowSetting::default(),
+            queue_size: batcher::DEFAULT_QUEUE_SIZE as u32,
+            score_threshold: engine::DEFAULT_SCORE_THRESHOLD,
+            iou_threshold: engine::DEFAULT_IOU_THRESHOLD,
+            max_poses: engine::DEFAULT_MAX_POSES as u32,
+            threads: DEFAULT_THREADS,
+            vram_limit: DEFAULT_VRAM_LIMIT,
+            vram_resume: DEFAULT_VRAM_RESUME,
+            stats_interval: DEFAULT_STATS_INTERVAL,
         }
     }
 }
@@ -141,4 +153,195 @@ impl Settings {
             threads: self.threads as usize,
         }
     }
+
+    /// Stores a property GObject has already type-checked.
+    pub fn set(&mut self, name: &str, value: &glib::Value) {
+        let get = "type checked by GObject";
+        match name {
+            "model" => self.model = value.get::<Option<String>>().expect(get).unwrap_or_default(),
+            "execution-provider" => self.provider = value.get().expect(get),
+            "device-id" => self.device_id = value.get().expect(get),
+            "precision" => self.precision = value.get().expect(get),
+            "input-size" => self.input_size = value.get().expect(get),
+            "max-batch-size" => self.max_batch_size = value.get().expect(get),
+            "batch-timeout" => self.batch_timeout = value.get().expect(get),
+            "overflow" => self.overflow = value.get().expect(get),
+            "queue-size" => self.queue_size = value.get().expect(get),
+            "score-threshold" => self.score_threshold = value.get().expect(get),
+            "iou-threshold" => self.iou_threshold = value.get().expect(get),
+            "max-poses" => self.max_poses = value.get().expect(get),
+            "threads" => self.threads = value.get().expect(get),
+            "vram-limit" => self.vram_limit = value.get().expect(get),
+            "vram-resume" => self.vram_resume = value.get().expect(get),
+            "stats-interval" => self.stats_interval = value.get().expect(get),
+            _ => unimplemented!(),
+        }
+    }
+
+    /// Reads a stored property (`stats` is the element's, not a setting).
+    pub fn get(&self, name: &str) -> glib::Value {
+        match name {
+            "model" => self.model.to_value(),
+            "execution-provider" => self.provider.to_value(),
+            "device-id" => self.device_id.to_value(),
+            "precision" => self.precision.to_value(),
+            "input-size" => self.input_size.to_value(),
+            "max-batch-size" => self.max_batch_size.to_value(),
+            "batch-timeout" => self.batch_timeout.to_value(),
+            "overflow" => self.overflow.to_value(),
+            "queue-size" => self.queue_size.to_value(),
+            "score-threshold" => self.score_threshold.to_value(),
+            "iou-threshold" => self.iou_threshold.to_value(),
+            "max-poses" => self.max_poses.to_value(),
+            "threads" => self.threads.to_value(),
+            "vram-limit" => self.vram_limit.to_value(),
+            "vram-resume" => self.vram_resume.to_value(),
+            "stats-interval" => self.stats_interval.to_value(),
+            _ => unimplemented!(),
+        }
+    }
+}
+
+/// The element's properties, as `gst-inspect-1.0 posebatch` lists them.
+pub fn param_specs() -> &'static [glib::ParamSpec] {
+    static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+        let d = Settings::default();
+        vec![
+            glib::ParamSpecString::builder("model")
+                .nick("Model")
+                .blurb("YOLO-pose ONNX file; empty = the installed default (POSEBATCH_MODEL or ~/.local/share/posebatch/models)")
+                .default_value(Some(""))
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecEnum::builder_with_default("execution-provider", d.provider)
+                .nick("Execution provider")
+                .blurb("Where inference runs; a GPU provider that cannot start falls back to CPU with a warning")
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecUInt::builder("device-id")
+                .nick("Device ID")
+                .blurb("GPU index")
+                .default_value(d.device_id)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecEnum::builder_with_default("precision", d.precision)
+                .nick("Precision")
+                .blurb("Model weights: auto = fp16 on GPU, fp32 on CPU")
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecUInt::builder("input-size")
+                .nick("Input size")
+                .blurb("Model input side in pixels (multiple of 32); frames are letterboxed to it")
+                .minimum(32)
+                .maximum(4096)
+                .default_value(d.input_size)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecUInt::builder("max-batch-size")
+                .nick("Max batch size")
+                .blurb("Most frames in one inference")
+                .minimum(1)
+                .maximum(256)
+                .default_value(d.max_batch_size)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecUInt64::builder("batch-timeout")
+                .nick("Batch timeout")
+                .blurb("Longest a queued frame waits for the batch to fill (ns)")
+                .default_value(d.batch_timeout)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecEnum::builder_with_default("overflow", d.overflow)
+                .nick("Overflow")
+                .blurb("What happens when a stream's queue is full")
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecUInt::builder("queue-size")
+                .nick("Queue size")
+                .blurb("Frames a stream may have waiting")
+                .minimum(1)
+                .maximum(1024)
+                .default_value(d.queue_size)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecFloat::builder("score-threshold")
+                .nick("Score threshold")
+                .blurb("Minimum person score")
+                .minimum(0.0)
+                .maximum(1.0)
+                .default_value(d.score_threshold)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecFloat::builder("iou-threshold")
+                .nick("IoU threshold")
+                .blurb("Box overlap above which NMS keeps only the best person")
+                .minimum(0.0)
+                .maximum(1.0)
+                .default_value(d.iou_threshold)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecUInt::builder("max-poses")
+                .nick("Max poses")
+                .blurb("Most people per frame")
+                .minimum(1)
+                .maximum(1000)
+                .default_value(d.max_poses)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecUInt::builder("threads")
+                .nick("Threads")
+                .blurb("CPU inference threads (0 = ONNX Runtime's default)")
+                .default_value(d.threads)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecDouble::builder("vram-limit")
+                .nick("VRAM limit")
+                .blurb("Fraction of GPU memory above which streams are paused, lowest priority first (0 = off)")
+                .minimum(0.0)
+                .maximum(1.0)
+                .default_value(d.vram_limit)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecDouble::builder("vram-resume")
+                .nick("VRAM resume")
+                .blurb("Fraction of GPU memory under which streams paused for memory resume")
+                .minimum(0.0)
+                .maximum(1.0)
+                .default_value(d.vram_resume)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecUInt64::builder("stats-interval")
+                .nick("Stats interval")
+                .blurb("Period of the posebatch-stats bus message (ns, 0 = off)")
+                .default_value(d.stats_interval)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                .nick("Stats")
+                .blurb("Counters, rates, latencies (ns), batch sizes and memory, in total and per stream (stream-N)")
+                .read_only()
+                .build(),
+        ]
+    });
+    PROPERTIES.as_ref()
+}
+
+/// The action signals `pause-stream(uint index) -> bool` and `resume-stream(uint index) -> bool`.
+pub fn signals() -> &'static [glib::subclass::Signal] {
+    static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
+        let control = |name: &str, pause: bool| {
+            glib::subclass::Signal::builder(name)
+                .param_types([u32::static_type()])
+                .return_type::<bool>()
+                .action()
+                .class_handler(move |args| {
+                    let element = args[0].get::<super::PoseBatch>().ok()?;
+                    let index = args[1].get::<u32>().ok()?;
+                    Some(element.imp().set_stream_paused(index, pause, batcher::PauseReason::User).to_value())
+                })
+                .build()
+        };
+        vec![control("pause-stream", true), control("resume-stream", false)]
+    });
+    SIGNALS.as_ref()
 }

@@ -1,23 +1,21 @@
-//! `PoseBatchSinkPad`: the request sink pad, with the per-stream properties `priority` and
-//! `paused`. Writing them tells the element, which owns the policy.
+//! `PoseBatchSinkPad`: the request sink pad. It holds its stream's index, given when the
+//! element creates it, and shows the stream's `priority` and `paused` as properties; both
+//! live in the element's batcher, which owns the policy, and are read and written there.
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-mod imp {
-    use super::*;
-    use std::sync::Mutex;
+use crate::batcher::PauseReason;
 
-    #[derive(Default)]
-    struct PadSettings {
-        priority: i32,
-        paused: bool,
-    }
+mod imp {
+    use std::sync::{LazyLock, OnceLock};
+
+    use super::*;
 
     #[derive(Default)]
     pub struct PoseBatchSinkPad {
-        settings: Mutex<PadSettings>,
+        pub(super) index: OnceLock<u32>,
     }
 
     #[glib::object_subclass]
@@ -29,7 +27,7 @@ mod imp {
 
     impl ObjectImpl for PoseBatchSinkPad {
         fn properties() -> &'static [glib::ParamSpec] {
-            static PROPERTIES: std::sync::LazyLock<Vec<glib::ParamSpec>> = std::sync::LazyLock::new(|| {
+            static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
                 vec![
                     glib::ParamSpecInt::builder("priority")
                         .nick("Priority")
@@ -49,52 +47,32 @@ mod imp {
         }
 
         fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-            let element = self.obj().parent().and_then(|p| p.downcast::<crate::posebatch::PoseBatch>().ok());
+            // A pad that is not (or no longer) the element's has no stream to change.
+            let Some(element) = self.obj().element() else { return };
+            let index = self.obj().index();
             match pspec.name() {
-                "priority" => {
-                    let priority = value.get().expect("type checked upstream");
-                    self.settings.lock().unwrap().priority = priority;
-                    if let Some(element) = element {
-                        element.imp().set_stream_priority(&self.obj(), priority);
-                    }
-                }
+                "priority" => element.imp().set_stream_priority(index, value.get().expect("type checked by GObject")),
                 "paused" => {
-                    let paused: bool = value.get().expect("type checked upstream");
-                    let index = self.obj().index();
-                    match element {
-                        Some(element) => {
-                            element.imp().set_stream_paused(index, paused, "user");
-                        }
-                        None => self.settings.lock().unwrap().paused = paused,
-                    }
+                    let paused = value.get().expect("type checked by GObject");
+                    element.imp().set_stream_paused(index, paused, PauseReason::User);
                 }
-                _ => unreachable!("unknown property {}", pspec.name()),
+                _ => unimplemented!(),
             }
         }
 
         fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-            let settings = self.settings.lock().unwrap();
+            let element = self.obj().element();
+            let index = self.obj().index();
             match pspec.name() {
-                "priority" => settings.priority.to_value(),
-                "paused" => settings.paused.to_value(),
-                _ => unreachable!("unknown property {}", pspec.name()),
+                "priority" => element.map_or(0, |e| e.imp().stream_priority(index)).to_value(),
+                "paused" => element.is_some_and(|e| e.imp().stream_paused(index)).to_value(),
+                _ => unimplemented!(),
             }
         }
     }
 
     impl GstObjectImpl for PoseBatchSinkPad {}
     impl PadImpl for PoseBatchSinkPad {}
-
-    impl PoseBatchSinkPad {
-        pub(crate) fn priority(&self) -> i32 {
-            self.settings.lock().unwrap().priority
-        }
-
-        /// Records the paused state the element applied.
-        pub(crate) fn store_paused(&self, paused: bool) {
-            self.settings.lock().unwrap().paused = paused;
-        }
-    }
 }
 
 glib::wrapper! {
@@ -102,13 +80,18 @@ glib::wrapper! {
 }
 
 impl PoseBatchSinkPad {
-    /// The stream index in the pad's name (`sink_3` -> 3).
+    /// The index of the stream this pad feeds (`sink_3` feeds stream 3).
     pub fn index(&self) -> u32 {
-        stream_index(self.upcast_ref())
+        // Set by the element before anyone else sees the pad.
+        self.imp().index.get().copied().unwrap_or_default()
     }
-}
 
-/// The stream index in a posebatch pad's name (`sink_3`, `src_3` -> 3).
-pub fn stream_index(pad: &gst::Pad) -> u32 {
-    pad.name().rsplit('_').next().and_then(|n| n.parse().ok()).unwrap_or(0)
+    /// Gives the pad its stream index, once, when the element creates it.
+    pub(super) fn set_index(&self, index: u32) {
+        let _ = self.imp().index.set(index);
+    }
+
+    fn element(&self) -> Option<super::PoseBatch> {
+        self.parent().and_then(|p| p.downcast::<super::PoseBatch>().ok())
+    }
 }

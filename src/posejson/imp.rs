@@ -13,18 +13,27 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("posejson", gst::DebugColorFlags::empty(), Some("PoseMeta to JSON lines"))
 });
 
+/// What a frame without PoseMeta is written with.
+#[derive(Default, Clone, Copy)]
+struct StreamInfo {
+    /// The posebatch stream upstream (its answer to the stream query), else 0.
+    stream: u32,
+    /// Frame size from the caps.
+    width: i32,
+    height: i32,
+}
+
 pub struct PoseJson {
     sinkpad: gst::Pad,
     srcpad: gst::Pad,
-    /// Frame size from the caps, for frames without PoseMeta.
-    size: Mutex<(i32, i32)>,
+    info: Mutex<StreamInfo>,
 }
 
 impl PoseJson {
     fn chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
         let meta = PoseMeta::from_buffer(&buffer);
-        let (width, height) = *self.size.lock().unwrap();
-        let line = frame_line(meta.as_ref(), 0, buffer.pts().map(|t| t.nseconds()), width, height);
+        let info = *self.info.lock().unwrap();
+        let line = frame_line(meta.as_ref(), info.stream, buffer.pts().map(|t| t.nseconds()), info.width, info.height);
         let mut out = gst::Buffer::from_mut_slice(line.into_bytes());
         {
             let out = out.get_mut().expect("new buffer is writable");
@@ -35,11 +44,23 @@ impl PoseJson {
         self.srcpad.push(out)
     }
 
+    /// Which posebatch stream this is: posebatch's source pads answer the stream query.
+    /// Frames passed on without inference carry no PoseMeta, so this labels them.
+    fn upstream_stream(&self) -> Option<u32> {
+        let mut query = gst::query::Custom::new(gst::Structure::new_empty(crate::posebatch::STREAM_QUERY));
+        if !self.sinkpad.peer_query(&mut query) {
+            return None;
+        }
+        query.structure().and_then(|s| s.get::<u32>("stream-index").ok())
+    }
+
     fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
         if let gst::EventView::Caps(caps) = event.view() {
             let s = caps.caps().structure(0);
             let dim = |name| s.and_then(|s| s.get::<i32>(name).ok()).unwrap_or(0);
-            *self.size.lock().unwrap() = (dim("width"), dim("height"));
+            let stream = self.upstream_stream();
+            gst::debug!(CAT, imp = self, "upstream posebatch stream: {stream:?}");
+            *self.info.lock().unwrap() = StreamInfo { stream: stream.unwrap_or(0), width: dim("width"), height: dim("height") };
             let out = gst::Caps::builder("application/x-ndjson").build();
             return self.srcpad.push_event(gst::event::Caps::new(&out));
         }
@@ -63,7 +84,7 @@ impl ObjectSubclass for PoseJson {
             })
             .build();
         let srcpad = gst::Pad::builder_from_template(&klass.pad_template("src").unwrap()).build();
-        PoseJson { sinkpad, srcpad, size: Mutex::new((0, 0)) }
+        PoseJson { sinkpad, srcpad, info: Mutex::new(StreamInfo::default()) }
     }
 }
 
@@ -84,7 +105,8 @@ impl ElementImpl for PoseJson {
             gst::subclass::ElementMetadata::new(
                 "PoseMeta to JSON lines",
                 "Formatter/Metadata",
-                "Writes each frame's PoseMeta as one line of JSON (application/x-ndjson)",
+                "Writes each frame's PoseMeta as one line of JSON (application/x-ndjson): stream, pts, size and \
+                 each person's box, score and keypoints",
                 "posebatch developers",
             )
         });
@@ -112,9 +134,4 @@ impl ElementImpl for PoseJson {
         });
         TEMPLATES.as_ref()
     }
-}
-
-#[allow(dead_code)]
-fn log_category() -> &'static gst::DebugCategory {
-    &CAT
 }

@@ -1,4 +1,4 @@
-//! The JSON line of one frame, as DESIGN.md section 2 shows it.
+//! The JSON line of one frame, as the README's "posejson" section documents it.
 
 use std::fmt::Write;
 

@@ -6,28 +6,9 @@
 //! centre is (i + 0.5, j + 0.5). Coverage is 1 inside the shape and falls linearly to 0
 //! over the one pixel across its edge.
 
+use crate::geometry::iou;
 use crate::meta::SKELETON;
-
-/// Where R, G and B sit in one pixel of a packed format, and its size in bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Layout {
-    pub bytes_per_pixel: usize,
-    /// Byte offsets of red, green and blue within a pixel.
-    pub rgb: [usize; 3],
-}
-
-impl Layout {
-    pub const RGB: Layout = Layout { bytes_per_pixel: 3, rgb: [0, 1, 2] };
-    pub const BGR: Layout = Layout { bytes_per_pixel: 3, rgb: [2, 1, 0] };
-    /// RGBA and RGBx (the fourth byte is left alone).
-    pub const RGBA: Layout = Layout { bytes_per_pixel: 4, rgb: [0, 1, 2] };
-    /// BGRA and BGRx.
-    pub const BGRA: Layout = Layout { bytes_per_pixel: 4, rgb: [2, 1, 0] };
-    /// ARGB and xRGB.
-    pub const ARGB: Layout = Layout { bytes_per_pixel: 4, rgb: [1, 2, 3] };
-    /// ABGR and xBGR.
-    pub const ABGR: Layout = Layout { bytes_per_pixel: 4, rgb: [3, 2, 1] };
-}
+pub use crate::pixels::PackedLayout as Layout;
 
 /// An RGB colour.
 pub type Rgb = [u8; 3];
@@ -74,15 +55,8 @@ impl<'a> Canvas<'a> {
         Some(Canvas { data, width, height, stride, layout })
     }
 
-    pub fn width(&self) -> usize {
-        self.width
-    }
-
-    pub fn height(&self) -> usize {
-        self.height
-    }
-
     /// The colour of pixel (x, y).
+    #[cfg(test)]
     pub fn pixel(&self, x: usize, y: usize) -> Rgb {
         let at = y * self.stride + x * self.layout.bytes_per_pixel;
         self.layout.rgb.map(|o| self.data[at + o])
@@ -237,16 +211,6 @@ pub fn draw_person(canvas: &mut Canvas, bbox: [f32; 4], keypoints: &[[f32; 3]], 
     }
 }
 
-/// Intersection over union of two boxes x1, y1, x2, y2 (0 for empty ones).
-pub fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
-    let area = |b: [f32; 4]| (b[2] - b[0]).max(0.0) * (b[3] - b[1]).max(0.0);
-    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = w * h;
-    let union = area(a) + area(b) - inter;
-    if union > 0.0 && inter.is_finite() { inter / union } else { 0.0 }
-}
-
 /// Minimum overlap with a previous frame's box to inherit its colour.
 pub const TRACK_IOU: f32 = 0.3;
 
@@ -265,7 +229,7 @@ impl ColourTracker {
         let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
         for (i, b) in boxes.iter().enumerate() {
             for (j, (p, _)) in self.previous.iter().enumerate() {
-                let o = iou(*b, *p);
+                let o = iou(b, p);
                 if o > TRACK_IOU {
                     pairs.push((o, i, j));
                 }
@@ -521,15 +485,6 @@ mod tests {
         assert_eq!(c.pixel(30, 30), BLACK, "inside");
         assert_eq!(c.pixel(49, 30), [127, 0, 0], "right edge at x = 50");
         assert_eq!(c.pixel(55, 30), BLACK, "outside");
-    }
-
-    #[test]
-    fn iou_of_boxes() {
-        assert_eq!(iou([0.0, 0.0, 2.0, 2.0], [0.0, 0.0, 2.0, 2.0]), 1.0);
-        assert_eq!(iou([0.0, 0.0, 2.0, 2.0], [2.0, 0.0, 4.0, 2.0]), 0.0);
-        assert!((iou([0.0, 0.0, 2.0, 2.0], [1.0, 0.0, 3.0, 2.0]) - 1.0 / 3.0).abs() < 1e-6);
-        assert_eq!(iou([0.0; 4], [0.0; 4]), 0.0);
-        assert_eq!(iou([f32::NAN, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0]), 0.0);
     }
 
     #[test]

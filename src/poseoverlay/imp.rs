@@ -11,30 +11,13 @@ use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use super::draw::{self, Canvas, ColourTracker, Layout, Style};
+use super::draw::{self, Canvas, ColourTracker, Style};
+use crate::formats;
 use crate::meta::{META_NAME, PoseMeta};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("poseoverlay", gst::DebugColorFlags::empty(), Some("Draws PoseMeta skeletons"))
 });
-
-/// Formats drawn on, and where their colours are.
-const FORMATS: [(gst_video::VideoFormat, Layout); 10] = [
-    (gst_video::VideoFormat::Rgb, Layout::RGB),
-    (gst_video::VideoFormat::Bgr, Layout::BGR),
-    (gst_video::VideoFormat::Rgba, Layout::RGBA),
-    (gst_video::VideoFormat::Rgbx, Layout::RGBA),
-    (gst_video::VideoFormat::Bgra, Layout::BGRA),
-    (gst_video::VideoFormat::Bgrx, Layout::BGRA),
-    (gst_video::VideoFormat::Argb, Layout::ARGB),
-    (gst_video::VideoFormat::Xrgb, Layout::ARGB),
-    (gst_video::VideoFormat::Abgr, Layout::ABGR),
-    (gst_video::VideoFormat::Xbgr, Layout::ABGR),
-];
-
-fn layout_of(format: gst_video::VideoFormat) -> Option<Layout> {
-    FORMATS.iter().find(|(f, _)| *f == format).map(|(_, l)| *l)
-}
 
 #[derive(Default)]
 pub struct PoseOverlay {
@@ -95,7 +78,7 @@ impl ObjectImpl for PoseOverlay {
             "point-radius" => s.point_radius = value.get::<u32>().expect("type checked upstream") as f32,
             "keypoint-threshold" => s.keypoint_threshold = value.get().expect("type checked upstream"),
             "draw-boxes" => s.draw_boxes = value.get().expect("type checked upstream"),
-            other => gst::warning!(CAT, imp = self, "no property {other}"),
+            _ => unimplemented!(),
         }
     }
 
@@ -106,7 +89,7 @@ impl ObjectImpl for PoseOverlay {
             "point-radius" => (s.point_radius as u32).to_value(),
             "keypoint-threshold" => s.keypoint_threshold.to_value(),
             "draw-boxes" => s.draw_boxes.to_value(),
-            _ => glib::Value::from_type(pspec.value_type()),
+            _ => unimplemented!(),
         }
     }
 }
@@ -128,7 +111,7 @@ impl ElementImpl for PoseOverlay {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst_video::VideoCapsBuilder::new().format_list(FORMATS.iter().map(|(f, _)| *f)).build();
+            let caps = formats::caps(&formats::OVERLAY_FORMATS);
             vec![
                 gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).unwrap(),
                 gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).unwrap(),
@@ -170,7 +153,7 @@ impl VideoFilterImpl for PoseOverlay {
         let Some(meta) = PoseMeta::from_buffer(frame.buffer()) else {
             return Ok(gst::FlowSuccess::Ok);
         };
-        let Some(layout) = layout_of(frame.format()) else {
+        let Some(layout) = formats::packed_layout(frame.format()) else {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ("unsupported format {:?}", frame.format()));
             return Err(gst::FlowError::NotNegotiated);
         };

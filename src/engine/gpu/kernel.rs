@@ -68,7 +68,7 @@ impl LetterboxParams {
             PixelFormat::Packed(layout) => {
                 p.format = FORMAT_PACKED;
                 p.bytes_per_pixel = layout.bytes_per_pixel as i32;
-                (p.r, p.g, p.b) = (layout.r as i32, layout.g as i32, layout.b as i32);
+                (p.r, p.g, p.b) = (layout.rgb[0] as i32, layout.rgb[1] as i32, layout.rgb[2] as i32);
             }
             PixelFormat::Nv12(matrix) | PixelFormat::I420(matrix) => {
                 p.format = if matches!(frame.format, PixelFormat::Nv12(_)) { FORMAT_NV12 } else { FORMAT_I420 };

@@ -211,7 +211,7 @@ impl GpuPreprocessor {
         let luma: Vec<u8> = (0..h).flat_map(|y| (0..w).map(move |x| pattern(x, y, 0))).collect();
         let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
         let chroma: Vec<u8> = (0..ch).flat_map(|y| (0..2 * cw).map(move |x| pattern(x, y, 1))).collect();
-        let packed = super::PixelFormat::Packed(super::PackedLayout { r: 0, g: 1, b: 2, bytes_per_pixel: 3 });
+        let packed = super::PixelFormat::Packed(super::PackedLayout::RGB);
         let frames = [
             FrameView { format: packed, width: w, height: h, planes: [&rgb, &[], &[]], strides: [3 * w, 0, 0] },
             FrameView {

@@ -65,9 +65,9 @@ fn frame(noise: &mut Noise, format: PixelFormat, width: usize, height: usize) ->
 /// Every format (RGB, BGRx, RGBA, NV12 BT.709, I420 BT.601 full range) at odd,
 /// portrait, tiny and full-HD sizes.
 pub fn random_frames() -> Vec<OwnedFrame> {
-    let rgb = PixelFormat::Packed(PackedLayout { r: 0, g: 1, b: 2, bytes_per_pixel: 3 });
-    let bgrx = PixelFormat::Packed(PackedLayout { r: 2, g: 1, b: 0, bytes_per_pixel: 4 });
-    let rgba = PixelFormat::Packed(PackedLayout { r: 0, g: 1, b: 2, bytes_per_pixel: 4 });
+    let rgb = PixelFormat::Packed(PackedLayout::RGB);
+    let bgrx = PixelFormat::Packed(PackedLayout::BGRA);
+    let rgba = PixelFormat::Packed(PackedLayout::RGBA);
     let nv12 = PixelFormat::Nv12(YuvMatrix::BT709);
     let i420 = PixelFormat::I420(YuvMatrix { full_range: true, ..YuvMatrix::BT601 });
     let sizes = [(37, 21), (641, 359), (299, 1001), (5, 3), (1920, 1080)];

@@ -1,0 +1,206 @@
+//! Inference: the model loaded at READY (with its warm-up), and the batch thread, which
+//! takes each batch the batcher forms, runs it through the engine and attaches PoseMeta to
+//! its frames.
+
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use gst::subclass::prelude::*;
+
+use super::imp::{CAT, PoseBatch};
+use super::state::Frame;
+use crate::batcher::BatchFrame;
+use crate::engine::{Engine, FrameView};
+use crate::formats;
+use crate::meta::PoseMeta;
+
+/// The model READY loaded, and what is known about it.
+pub struct LoadedModel {
+    /// Used by the batch thread (and the warm-up) only.
+    engine: Mutex<Engine>,
+    /// The execution provider it runs on ("cpu", "cuda", "tensorrt").
+    pub provider: &'static str,
+    /// Where frames are letterboxed ("cpu", "gpu").
+    pub preprocessing: &'static str,
+    /// Inference time of one frame, measured at READY; sizes the reported latency.
+    pub frame_inference_time: Duration,
+}
+
+impl PoseBatch {
+    /// Loads the model (NULL->READY): clear element errors when it cannot, warnings for a
+    /// provider that fell back, and two warm-up frames (the first run is slow, the second
+    /// sizes the latency the element reports).
+    pub(super) fn load_model(&self) -> Result<(), gst::StateChangeError> {
+        let (config, params) = {
+            let s = self.settings.lock().unwrap();
+            (s.engine_config(), s.decode_params())
+        };
+        let mut engine = Engine::load(&config).map_err(|e| {
+            gst::element_imp_error!(self, gst::ResourceError::OpenRead, ("{e}"));
+            gst::StateChangeError
+        })?;
+        for warning in &engine.warnings {
+            gst::element_imp_warning!(self, gst::LibraryError::Init, ("{warning}"));
+        }
+        let mut frame_inference_time = Duration::ZERO;
+        for _ in 0..2 {
+            match engine.infer_grey_frame(&params) {
+                Ok(r) => frame_inference_time = r.inference_time,
+                Err(e) => {
+                    gst::element_imp_error!(self, gst::LibraryError::Failed, ("warm-up inference failed: {e}"));
+                    return Err(gst::StateChangeError);
+                }
+            }
+        }
+        gst::info!(
+            CAT,
+            imp = self,
+            "loaded {} on {} (preprocessing on {}), one frame in {frame_inference_time:?}",
+            engine.model_path.display(),
+            engine.provider,
+            engine.preprocessing,
+        );
+        let model = LoadedModel {
+            provider: engine.provider,
+            preprocessing: engine.preprocessing,
+            frame_inference_time,
+            engine: Mutex::new(engine),
+        };
+        *self.model.lock().unwrap() = Some(Arc::new(model));
+        Ok(())
+    }
+
+    pub(super) fn unload_model(&self) {
+        *self.model.lock().unwrap() = None;
+    }
+
+    fn loaded_model(&self) -> Option<Arc<LoadedModel>> {
+        self.model.lock().unwrap().clone()
+    }
+
+    /// (provider, preprocessing) of the loaded model; "none" before READY.
+    pub(super) fn model_placement(&self) -> (&'static str, &'static str) {
+        self.loaded_model().map_or(("none", "none"), |m| (m.provider, m.preprocessing))
+    }
+
+    pub(super) fn frame_inference_time(&self) -> Duration {
+        self.loaded_model().map_or(Duration::ZERO, |m| m.frame_inference_time)
+    }
+
+    /// Starts the batch thread; it runs until `running` goes off.
+    pub(super) fn spawn_batch_thread(&self) -> JoinHandle<()> {
+        let element = self.obj().clone();
+        std::thread::Builder::new()
+            .name("posebatch-batch".into())
+            .spawn(move || {
+                let imp = element.imp();
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| imp.batch_loop()));
+                if result.is_err() {
+                    gst::element_imp_error!(imp, gst::LibraryError::Failed, ("the batch thread panicked"));
+                }
+            })
+            .expect("spawning a thread")
+    }
+
+    fn batch_loop(&self) {
+        let Some(model) = self.loaded_model() else {
+            gst::element_imp_error!(self, gst::LibraryError::Failed, ("no model loaded"));
+            return;
+        };
+        loop {
+            let (batch_id, batch) = {
+                let mut state = self.shared.lock();
+                loop {
+                    if !state.running {
+                        return;
+                    }
+                    let now = self.now();
+                    if let Some(batch) = state.batcher.next_batch(now) {
+                        let id = state.next_batch_id;
+                        state.next_batch_id += 1;
+                        break (id, batch);
+                    }
+                    let timeout =
+                        state.batcher.deadline().map(|d| Duration::from_nanos(d.saturating_sub(now).max(100_000)));
+                    state = self.shared.wait_for_batch(state, timeout);
+                }
+            };
+            // The queues have room again.
+            self.shared.wake_producers();
+            let started = self.now();
+            let frames = self.infer_batch(&model, batch_id, batch, started);
+            let mut state = self.shared.lock();
+            state.batcher.complete_batch(frames);
+            state.wake_outputs();
+        }
+    }
+
+    /// Runs inference on a batch and attaches PoseMeta; returns the frames for output.
+    fn infer_batch(&self, model: &LoadedModel, batch_id: u64, batch: Vec<BatchFrame<Frame>>, started: u64) -> Vec<(u32, Frame)> {
+        let params = self.settings.lock().unwrap().decode_params();
+        let result = {
+            let mapped: Result<Vec<_>, _> = batch
+                .iter()
+                .map(|f| gst_video::VideoFrameRef::from_buffer_ref_readable(f.frame.buffer.as_ref(), &f.frame.info))
+                .collect();
+            match mapped {
+                Err(e) => Err(format!("could not map a frame: {e}")),
+                Ok(mapped) => match mapped.iter().map(formats::view).collect::<Option<Vec<FrameView>>>() {
+                    None => Err("unsupported frame layout".to_string()),
+                    Some(views) => {
+                        let mut engine = model.engine.lock().unwrap();
+                        engine.infer(&views, &params).map(|r| (r, engine.num_keypoints())).map_err(|e| e.to_string())
+                    }
+                },
+            }
+        };
+        let batch_size = batch.len() as u32;
+        let (result, num_keypoints) = match result {
+            Ok(ok) => ok,
+            Err(message) => {
+                gst::element_imp_error!(self, gst::StreamError::Failed, ("inference failed: {message}"));
+                let state = self.shared.lock();
+                for f in &batch {
+                    if let Some(s) = state.streams.get(&f.stream) {
+                        s.output.set_flow(Err(gst::FlowError::Error));
+                    }
+                }
+                drop(state);
+                return batch.into_iter().map(|f| (f.stream, f.frame)).collect();
+            }
+        };
+        let inference_ns = result.inference_time.as_nanos() as u64;
+        {
+            let mut stats = self.stats.lock().unwrap();
+            match result.gpu_times {
+                Some(gpu) => stats.batch(batch.len(), gpu.inference.as_nanos() as u64, Some(gpu.preprocess.as_nanos() as u64)),
+                None => stats.batch(batch.len(), inference_ns, None),
+            }
+        }
+        gst::trace!(CAT, imp = self, "batch {batch_id}: {batch_size} frames in {:?}", result.inference_time);
+        batch
+            .into_iter()
+            .zip(result.people)
+            .map(|(f, people)| {
+                let mut frame = f.frame;
+                let meta = PoseMeta {
+                    stream_index: f.stream,
+                    batch_id,
+                    batch_size,
+                    width: frame.info.width() as i32,
+                    height: frame.info.height() as i32,
+                    num_keypoints: num_keypoints as u32,
+                    people,
+                    inference_ns,
+                    queue_ns: started.saturating_sub(f.arrived),
+                };
+                // A shallow copy at most: the memory (the pixels) is shared, not copied.
+                if let Err(e) = meta.attach(frame.buffer.make_mut()) {
+                    gst::warning!(CAT, imp = self, "could not attach PoseMeta: {e}");
+                }
+                (f.stream, frame)
+            })
+            .collect()
+    }
+}
