@@ -60,6 +60,7 @@ pub fn run(args: &Args, batch_size: usize, seconds: f64) -> Result<Baseline, Str
             _ => Precision::Auto,
         },
         input_size: args.input_size as usize,
+        max_batch_size: batch_size,
         threads: args.threads as usize,
     };
     let mut engine = Engine::load(&config).map_err(|e| e.to_string())?;

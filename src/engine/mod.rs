@@ -1,27 +1,36 @@
-//! The inference engine: loads and validates a YOLO-pose model, and turns a batch of raw
-//! frames into poses per frame with one `Session::run`.
+//! The inference engine: loads and validates a YOLO-pose model where it can run (see
+//! `placement`), and turns a batch of raw frames into the people in each frame: letterbox
+//! (on the CPU or the GPU) into an input tensor, one IoBinding run, decode. Both memories
+//! take the same path through ONNX Runtime (`binding`).
 
+mod binding;
 pub mod gpu;
+mod parallel;
+mod placement;
 pub mod preprocess;
-pub mod session;
-pub mod yolo_pose;
+mod session;
+#[cfg(test)]
+mod test_frames;
+mod yolo_pose;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ort::value::{DynValue, TensorRef};
+use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
+use ort::value::{DynValue, Tensor};
 
-use gpu::binding::GpuBatchRunner;
+use binding::BoundSession;
 use gpu::{GpuPreprocessor, GpuTimes};
 
+use parallel::spread_over_cores;
 pub use preprocess::{FrameView, Letterbox, PackedLayout, PixelFormat, YuvMatrix};
 pub use session::Provider;
 pub use yolo_pose::{DEFAULT_IOU_THRESHOLD, DEFAULT_MAX_POSES, DEFAULT_SCORE_THRESHOLD, DecodeParams};
 
+use crate::meta::Person;
+
 /// Default of the element's `input-size`.
 pub const DEFAULT_INPUT_SIZE: usize = 640;
-
-use crate::meta::Person;
 
 /// Why the engine could not load or run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +41,7 @@ pub enum EngineError {
     Model(String),
     /// A frame that cannot be read.
     Input(String),
-    /// `Session::run` failed.
+    /// The run failed.
     Inference(String),
 }
 
@@ -67,6 +76,8 @@ pub struct EngineConfig {
     pub precision: Precision,
     /// Side of the square model input, a multiple of 32.
     pub input_size: usize,
+    /// The largest batch: TensorRT's profile and the GPU warm-up cover 1 to this.
+    pub max_batch_size: usize,
     /// CPU inference threads; 0 = ONNX Runtime's default.
     pub threads: usize,
 }
@@ -79,6 +90,7 @@ impl Default for EngineConfig {
             device_id: 0,
             precision: Precision::Auto,
             input_size: DEFAULT_INPUT_SIZE,
+            max_batch_size: crate::batcher::DEFAULT_MAX_BATCH_SIZE,
             threads: 0,
         }
     }
@@ -94,20 +106,31 @@ pub struct BatchResult {
     pub gpu_times: Option<GpuTimes>,
 }
 
-pub struct Engine {
+/// A session with its binding, and the owner of the CUDA stream the session was told to
+/// run on. Fields drop in order: the binding and the session (which may still queue work
+/// on the stream) before the stream, whatever became of the preprocessing that made it.
+struct OnStream<R, S> {
+    runner: R,
+    _stream: Option<S>,
+}
+
+struct Runner {
+    bound: BoundSession,
     session: ort::session::Session,
-    /// Preprocessing and input binding on the GPU; None = on the CPU. Dropped after the
-    /// session, which runs on its CUDA stream.
-    gpu: Option<GpuBatchRunner>,
-    input_name: String,
+}
+
+pub struct Engine {
+    run: OnStream<Runner, std::sync::Arc<cudarc::driver::CudaStream>>,
+    /// Preprocessing on the GPU; None = letterboxed on the CPU.
+    gpu: Option<GpuPreprocessor>,
     num_keypoints: usize,
     input_size: usize,
-    /// The batch's input tensor, reused between batches.
-    input: Vec<f32>,
     /// The provider the session really runs on ("cpu", "cuda", "tensorrt").
     pub provider: &'static str,
     /// Where frames are letterboxed: "gpu" or "cpu".
     pub preprocessing: &'static str,
+    /// The GPU the session runs on, e.g. "NVIDIA H200 (sm_90)"; None on the CPU.
+    pub device: Option<String>,
     pub model_path: PathBuf,
     /// Things the user should hear about (a provider that fell back to CPU).
     pub warnings: Vec<String>,
@@ -173,43 +196,35 @@ fn validate(session: &ort::session::Session, path: &Path, input_size: usize) -> 
     Ok(num_keypoints)
 }
 
-/// Runs `work(item, out)` for each pair, the pairs spread over the CPU cores (the batch
-/// thread waits for them anyway); results in order.
-pub(crate) fn spread_over_cores<T: Sync, O: Send, R: Send>(
-    items: &[T],
-    outs: &mut [O],
-    work: impl Fn(&T, &mut O) -> Result<R, String> + Sync,
-) -> Result<Vec<R>, String> {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len()).max(1);
-    if workers == 1 {
-        return items.iter().zip(outs).map(|(item, out)| work(item, out)).collect();
-    }
-    let per_worker = items.len().div_ceil(workers);
-    let work = &work;
-    let results: Vec<Result<Vec<R>, String>> = std::thread::scope(|scope| {
-        let jobs: Vec<_> = items
-            .chunks(per_worker)
-            .zip(outs.chunks_mut(per_worker))
-            .map(|(items, outs)| scope.spawn(move || items.iter().zip(outs).map(|(item, out)| work(item, out)).collect()))
-            .collect();
-        jobs.into_iter().map(|j| j.join().unwrap_or_else(|_| Err("a preprocessing thread panicked".into()))).collect()
-    });
-    let mut all = Vec::with_capacity(items.len());
-    for r in results {
-        all.extend(r?);
-    }
-    Ok(all)
+/// Letterboxes every frame into its slot of a host tensor, over the CPU cores.
+fn letterbox_on_cpu(frames: &[FrameView], size: usize, input: &mut Tensor<f32>) -> Result<Vec<Letterbox>, String> {
+    let (_, values) = input.try_extract_tensor_mut::<f32>().map_err(|e| format!("input tensor: {e}"))?;
+    let mut slots: Vec<&mut [f32]> = values.chunks_exact_mut(3 * size * size).collect();
+    spread_over_cores(frames, &mut slots, |frame, out| preprocess::letterbox_into(frame, size, out).map_err(|e| e.0))
 }
 
-/// Letterboxes every frame into its slot of the batch tensor.
-fn letterbox_batch(frames: &[FrameView], size: usize, input: &mut [f32]) -> Result<Vec<Letterbox>, EngineError> {
-    let mut slots: Vec<&mut [f32]> = input.chunks_exact_mut(3 * size * size).collect();
-    spread_over_cores(frames, &mut slots, |frame, out| preprocess::letterbox_into(frame, size, out).map_err(|e| e.to_string()))
-        .map_err(EngineError::Input)
+/// Where the input tensor lives: the CUDA arena when the GPU letterboxes, else the CPU
+/// arena.
+fn input_memory(on_gpu: bool, device_id: u32) -> Result<MemoryInfo<'static>, EngineError> {
+    let info = match on_gpu {
+        true => MemoryInfo::new(AllocationDevice::CUDA, device_id as i32, AllocatorType::Device, MemoryType::Default),
+        false => MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Arena, MemoryType::Default),
+    };
+    info.map_err(|e| EngineError::Runtime(format!("memory info: {e}")))
+}
+
+/// Where the output goes: pinned host memory from a GPU (a faster copy), else the CPU
+/// arena (reused from batch to batch, as a plain run's output is).
+fn output_memory(provider: &str, device_id: u32) -> Result<MemoryInfo<'static>, EngineError> {
+    let info = match provider {
+        "cpu" => MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Arena, MemoryType::Default),
+        _ => MemoryInfo::new(AllocationDevice::CUDA_PINNED, device_id as i32, AllocatorType::Device, MemoryType::CPUOutput),
+    };
+    info.map_err(|e| EngineError::Runtime(format!("memory info: {e}")))
 }
 
 impl Engine {
-    /// Loads and validates the model. `on_gpu` decides what `Precision::Auto` means.
+    /// Loads the model where it can run and validates it.
     pub fn load(config: &EngineConfig) -> Result<Engine, EngineError> {
         if config.input_size == 0 || !config.input_size.is_multiple_of(32) {
             return Err(EngineError::Model(format!(
@@ -217,81 +232,63 @@ impl Engine {
                 config.input_size
             )));
         }
-        let wants_gpu = config.provider != Provider::Cpu;
-        let fp16 = match config.precision {
-            Precision::Fp16 => true,
-            Precision::Fp32 => false,
-            Precision::Auto => wants_gpu && session::gpu_provider_compiled_in(),
+        let placed = placement::place(config)?;
+        let num_keypoints = validate(&placed.session, &placed.model_path, config.input_size)?;
+        let gpu = placed.preprocessor;
+        let bind = |on_gpu: bool| -> Result<BoundSession, EngineError> {
+            BoundSession::new(&placed.session, input_memory(on_gpu, config.device_id)?, output_memory(placed.provider, config.device_id)?)
+                .map_err(EngineError::Runtime)
         };
-        let path = config
-            .model
-            .clone()
-            .unwrap_or_else(|| crate::install_paths::default_model(fp16));
-        if !path.is_file() {
-            return Err(EngineError::Model(format!(
-                "model file {} not found (set the model property or POSEBATCH_MODEL, or run `make setup`)",
-                path.display()
-            )));
-        }
-        // The preprocessing's CUDA stream comes first: the session is told to run on it.
-        let preprocessor = if wants_gpu && session::gpu_provider_compiled_in() {
-            Some(GpuPreprocessor::new(config.device_id))
-        } else {
-            None
-        };
-        let stream = preprocessor.as_ref().and_then(|p| p.as_ref().ok()).map(|p| p.stream_handle());
-        let mut created = session::create(&path, config.provider, config.device_id, config.threads, stream)?;
-        let num_keypoints = validate(&created.session, &path, config.input_size)?;
-        let gpu = match preprocessor {
-            // On a GPU provider, preprocess on the GPU too, or say why not.
-            Some(preprocessor) if created.provider != "cpu" => {
-                let runner = preprocessor.and_then(|mut p| {
-                    p.check_against_cpu(config.input_size)?;
-                    GpuBatchRunner::new(&created.session, p, config.device_id)
-                });
-                match runner {
-                    Ok(runner) => Some(runner),
-                    Err(why) => {
-                        created.warnings.push(format!("GPU preprocessing unavailable, frames are letterboxed on the CPU: {why}"));
-                        None
-                    }
-                }
-            }
-            _ => None,
-        };
-        let input_name = created.session.inputs()[0].name().to_string();
+        let bound = bind(gpu.is_some())?;
         let mut engine = Engine {
-            session: created.session,
+            run: OnStream { runner: Runner { bound, session: placed.session }, _stream: placed.stream },
             preprocessing: if gpu.is_some() { "gpu" } else { "cpu" },
+            device: gpu.as_ref().map(|g| g.device_name.clone()),
             gpu,
-            input_name,
             num_keypoints,
             input_size: config.input_size,
-            input: Vec::new(),
-            provider: created.provider,
-            model_path: path,
-            warnings: created.warnings,
+            provider: placed.provider,
+            model_path: placed.model_path,
+            warnings: placed.warnings,
         };
-        engine.check_gpu_path();
+        if let Err(why) = engine.check_gpu_preprocessing() {
+            // The session stays on the stream (kept alive by `run`); only the letterbox moves.
+            engine.gpu = None;
+            engine.preprocessing = "cpu";
+            engine.run.runner.bound = BoundSession::new(
+                &engine.run.runner.session,
+                input_memory(false, config.device_id)?,
+                output_memory(engine.provider, config.device_id)?,
+            )
+            .map_err(EngineError::Runtime)?;
+            engine.warnings.push(format!("GPU preprocessing failed its check, frames are letterboxed on the CPU: {why}"));
+        }
         Ok(engine)
     }
 
-    /// One grey frame through the GPU path; if it fails, the CPU path takes over, and the
-    /// user hears why.
-    fn check_gpu_path(&mut self) {
-        if self.gpu.is_none() {
-            return;
-        }
-        if let Err(e) = self.infer_grey_frame(&DecodeParams::default()) {
-            self.gpu = None;
-            self.preprocessing = "cpu";
-            self.warnings.push(format!("GPU preprocessing failed on a test frame, frames are letterboxed on the CPU: {e}"));
-        }
+    /// The GPU letterbox against the CPU's on test frames, then one frame through ONNX
+    /// Runtime from GPU memory. Nothing to check when frames are letterboxed on the CPU.
+    fn check_gpu_preprocessing(&mut self) -> Result<(), String> {
+        let Some(gpu) = self.gpu.as_mut() else { return Ok(()) };
+        gpu.check_against_cpu(self.input_size)?;
+        self.infer_grey_frames(1, &DecodeParams::default()).map(|_| ()).map_err(|e| e.to_string())
     }
 
-    /// Runs one grey frame of the model's input size: a warm-up, and its time an estimate
-    /// of one frame's inference.
-    pub fn infer_grey_frame(&mut self, params: &DecodeParams) -> Result<BatchResult, EngineError> {
+    /// Runs the model on every batch size it will see before the first real frame, so no
+    /// batch pays for first-time work (allocations, and on a GPU cuDNN's algorithm choice
+    /// and kernel loading for each new input shape). On the CPU nothing depends on the
+    /// batch size, so one frame is enough. Returns one frame's inference time (a second run
+    /// of one frame), which sizes the latency the element reports.
+    pub fn warm_up(&mut self, max_batch_size: usize, params: &DecodeParams) -> Result<Duration, EngineError> {
+        let sizes = if self.provider == "cpu" { 1 } else { max_batch_size.max(1) };
+        for n in 1..=sizes {
+            self.infer_grey_frames(n, params)?;
+        }
+        Ok(self.infer_grey_frames(1, params)?.inference_time)
+    }
+
+    /// Runs `n` grey frames of the model's input size.
+    fn infer_grey_frames(&mut self, n: usize, params: &DecodeParams) -> Result<BatchResult, EngineError> {
         let size = self.input_size;
         let grey = vec![114u8; size * size * 3];
         let frame = FrameView {
@@ -301,53 +298,36 @@ impl Engine {
             planes: [&grey, &[], &[]],
             strides: [size * 3, 0, 0],
         };
-        self.infer(&[frame], params)
+        self.infer(&vec![frame; n], params)
     }
 
     pub fn num_keypoints(&self) -> usize {
         self.num_keypoints
     }
 
-    pub fn input_size(&self) -> usize {
-        self.input_size
-    }
-
-    /// Runs one batch: letterbox every frame into the batch tensor (on the GPU when the
-    /// session runs there), one `Session::run`, decode each image's poses back to its own
-    /// frame pixels.
+    /// Runs one batch: letterbox every frame into the input tensor (on the GPU when the
+    /// session runs there), one run, and decode each image's people back to its own frame
+    /// pixels.
     pub fn infer(&mut self, frames: &[FrameView], params: &DecodeParams) -> Result<BatchResult, EngineError> {
         let start = Instant::now();
-        let (size, num_keypoints) = (self.input_size, self.num_keypoints);
-        let decode = |output: &DynValue, letterboxes: &[Letterbox]| decode_output(output, letterboxes, num_keypoints, params);
-        let (poses, gpu_times) = match self.gpu.as_mut() {
-            Some(gpu) => {
-                let (poses, times) = gpu.run(&mut self.session, frames, size, decode).map_err(EngineError::Inference)?;
-                (poses?, Some(times))
-            }
-            None => {
-                let per_image = 3 * size * size;
-                self.input.resize(frames.len() * per_image, 0.0);
-                let letterboxes = letterbox_batch(frames, size, &mut self.input)?;
-                let shape = [frames.len(), 3, size, size];
-                let tensor = TensorRef::from_array_view((shape, self.input.as_slice()))
-                    .map_err(|e| EngineError::Inference(e.to_string()))?;
-                let outputs = self
-                    .session
-                    .run(ort::inputs![self.input_name.as_str() => tensor])
-                    .map_err(|e| EngineError::Inference(format!("inference failed: {e}")))?;
-                (decode(&outputs[0], &letterboxes)?, None)
-            }
-        };
-        Ok(BatchResult {
-            people: poses,
-            inference_time: start.elapsed(),
-            gpu_times,
-        })
+        let size = self.input_size;
+        let Runner { bound, session } = &mut self.run.runner;
+        let gpu = &mut self.gpu;
+        let (outputs, letterboxes) = bound
+            .run(session, (frames.len(), size), |input| match gpu.as_mut() {
+                Some(gpu) => gpu.letterbox_batch(frames, size, input.data_ptr_mut() as u64),
+                None => letterbox_on_cpu(frames, size, input),
+            })
+            .map_err(EngineError::Inference)?;
+        // Before decoding: the end-of-inference event must not count CPU work.
+        let gpu_times = gpu.as_ref().map(|g| g.finish_batch()).transpose().map_err(EngineError::Inference)?;
+        let people = decode_output(&outputs[0], &letterboxes, self.num_keypoints, params)?;
+        Ok(BatchResult { people, inference_time: start.elapsed(), gpu_times })
     }
 }
 
-/// Checks the model output `[batch, 5 + 3k, anchors]` and decodes each image's poses.
-pub fn decode_output(
+/// Checks the model output `[batch, 5 + 3k, anchors]` and decodes each image's people.
+fn decode_output(
     output: &DynValue,
     letterboxes: &[Letterbox],
     num_keypoints: usize,
@@ -367,4 +347,36 @@ pub fn decode_output(
         .zip(data.chunks_exact(channels * anchors))
         .map(|(lb, image)| yolo_pose::decode_image(image, anchors, num_keypoints, lb, params))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use super::OnStream;
+
+    /// Records its name in a shared log when dropped.
+    struct Dropped(&'static str, Rc<RefCell<Vec<&'static str>>>);
+
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.1.borrow_mut().push(self.0);
+        }
+    }
+
+    /// The CUDA stream a session runs on is made and owned by the GPU preprocessing; when
+    /// that fails its check (or is dropped for any reason) the session must not be left on
+    /// a destroyed stream. Fakes stand in for the three owners.
+    #[test]
+    fn the_stream_outlives_the_session_whatever_happens_to_the_preprocessing() {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let stream = Rc::new(Dropped("stream", log.clone()));
+        let preprocessing = (Dropped("preprocessing", log.clone()), Rc::clone(&stream));
+        let engine = OnStream { runner: Dropped("session", log.clone()), _stream: Some(stream) };
+        drop(preprocessing); // the fall-back to CPU letterboxing
+        assert_eq!(*log.borrow(), ["preprocessing"], "the stream lives on while the session does");
+        drop(engine);
+        assert_eq!(*log.borrow(), ["preprocessing", "session", "stream"]);
+    }
 }

@@ -1,11 +1,12 @@
-//! The process-wide ONNX Runtime environment and one session per element: library
-//! loading, execution-provider choice with CPU fallback, and model validation.
+//! ONNX Runtime: the process-wide environment, the execution providers and how each is
+//! configured, and session creation. Which provider and model to use is decided in
+//! `engine::placement`; this file only builds what it is asked for.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use ort::environment::Environment;
-use ort::ep::{self, ExecutionProvider};
+use ort::ep::{self, ArbitrarilyConfigurableExecutionProvider, ArenaExtendStrategy, ExecutionProvider};
 use ort::session::Session;
 use ort::session::builder::SessionBuilder;
 
@@ -46,106 +47,129 @@ pub fn environment() -> Result<&'static Environment, EngineError> {
     .map_err(|e| EngineError::Runtime(e.clone()))
 }
 
-/// A created session, the provider it really runs on, and warnings for the bus.
-pub struct CreatedSession {
-    pub session: Session,
-    pub provider: &'static str,
-    pub warnings: Vec<String>,
+/// True when the loaded ONNX Runtime was built with the CUDA provider (the GPU package).
+pub fn gpu_provider_compiled_in() -> bool {
+    environment().is_ok() && ep::CUDA::is_available().unwrap_or(false)
 }
 
 fn builder(threads: usize) -> Result<SessionBuilder, EngineError> {
     let env = environment()?;
     let mut b = Session::builder(env).map_err(|e| EngineError::Runtime(e.to_string()))?;
     if threads > 0 {
-        b = b
-            .with_intra_threads(threads)
-            .map_err(|e| EngineError::Runtime(e.to_string()))?;
+        b = b.with_intra_threads(threads).map_err(|e| EngineError::Runtime(e.to_string()))?;
     }
     Ok(b)
+}
+
+fn commit(mut b: SessionBuilder, model: &Path) -> Result<Session, EngineError> {
+    b.commit_from_file(model)
+        .map_err(|e| EngineError::Model(format!("could not load model {}: {}", model.display(), e.message())))
+}
+
+/// A session on the CPU.
+pub fn cpu_session(model: &Path, threads: usize) -> Result<Session, EngineError> {
+    commit(builder(threads)?, model)
 }
 
 /// A raw CUDA stream (`CUstream`) for the GPU provider to run on; it must outlive the
 /// session.
 pub type ComputeStream = *mut ();
 
-/// Registers the GPU provider on a fresh builder; Err says why it could not.
-fn with_gpu(
-    provider: Provider,
-    device_id: u32,
-    threads: usize,
-    stream: Option<ComputeStream>,
-) -> Result<(SessionBuilder, &'static str), String> {
-    let b = builder(threads).map_err(|e| e.to_string())?;
-    let (dispatch, name, compiled_in) = match provider {
-        Provider::TensorRt => {
-            let mut trt = ep::TensorRT::default().with_device_id(device_id as i32);
-            if let Some(stream) = stream {
-                // SAFETY: the caller keeps the stream alive longer than the session.
-                trt = unsafe { trt.with_compute_stream(stream) };
-            }
-            (trt.build().error_on_failure(), "tensorrt", ep::TensorRT::is_available())
-        }
-        _ => {
-            // Grow the arena by what is asked, not by powers of two: memory stays near the
-            // model's real need instead of creeping up (a known ONNX Runtime CUDA issue).
-            let mut cuda = ep::CUDA::default()
-                .with_device_id(device_id as i32)
-                .with_arena_extend_strategy(ep::ArenaExtendStrategy::SameAsRequested);
-            if let Some(stream) = stream {
-                // SAFETY: the caller keeps the stream alive longer than the session.
-                cuda = unsafe { cuda.with_compute_stream(stream) };
-            }
-            (cuda.build().error_on_failure(), "cuda", ep::CUDA::is_available())
-        }
-    };
-    if !compiled_in.unwrap_or(false) {
-        return Err(format!("the loaded ONNX Runtime has no {name} provider"));
+/// What TensorRT is told beyond CUDA's options.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorRtOptions {
+    /// The model's input name and side, for the optimisation profile.
+    pub input_name: String,
+    pub input_size: usize,
+    /// The profile covers batches of 1 to this many frames; it is also the size optimised for.
+    pub max_batch_size: usize,
+    pub fp16: bool,
+    /// Where built engines and timing data are kept between runs.
+    pub cache_dir: PathBuf,
+}
+
+/// A boolean option as ONNX Runtime's option parser reads it. (ort's own `with_*(bool)`
+/// setters send "true"/"false" in rc.15: its macro's bool case never matches.)
+fn flag(on: bool) -> &'static str {
+    if on { "1" } else { "0" }
+}
+
+/// The CUDA provider as posebatch configures it.
+///
+/// cuDNN picks convolution algorithms by heuristic rather than by timing every one: the
+/// exhaustive default costs hundreds of ms to seconds on each new input shape (every new
+/// batch size), and keeps the largest workspace it tried. The workspace is bounded too, and
+/// the arena grows by what is asked, not by powers of two, so memory stays near the model's
+/// need.
+pub fn cuda_provider(device_id: u32, stream: Option<ComputeStream>) -> ep::CUDA {
+    let mut cuda = ep::CUDA::default()
+        .with_device_id(device_id as i32)
+        .with_arena_extend_strategy(ArenaExtendStrategy::SameAsRequested)
+        .with_conv_algorithm_search(ep::cuda::ConvAlgorithmSearch::Heuristic)
+        .with_arbitrary_config("cudnn_conv_use_max_workspace", flag(false));
+    if let Some(stream) = stream {
+        // SAFETY: the engine keeps the stream alive longer than the session.
+        cuda = unsafe { cuda.with_compute_stream(stream) };
     }
-    preload_cuda_libraries()?;
-    b.with_execution_providers([dispatch])
-        .map(|b| (b, name))
-        .map_err(|e| e.message().to_string())
+    cuda
 }
 
-fn commit(mut b: SessionBuilder, model: &Path) -> Result<Session, EngineError> {
-    b.commit_from_file(model).map_err(|e| {
-        EngineError::Model(format!("could not load model {}: {}", model.display(), e.message()))
-    })
+/// The TensorRT provider: one engine for every batch size from 1 to `max_batch_size` (an
+/// optimisation profile rather than an engine per new shape), kept in `cache_dir` so it is
+/// built once per model, GPU and input size; fp16 when asked.
+pub fn tensorrt_provider(device_id: u32, stream: Option<ComputeStream>, options: &TensorRtOptions) -> ep::TensorRT {
+    let shape = |n: usize| format!("{}:{n}x3x{s}x{s}", options.input_name, s = options.input_size);
+    let cache = options.cache_dir.display().to_string();
+    let mut trt = ep::TensorRT::default()
+        .with_device_id(device_id as i32)
+        .with_arbitrary_config("trt_fp16_enable", flag(options.fp16))
+        .with_arbitrary_config("trt_engine_cache_enable", flag(true))
+        .with_engine_cache_path(&cache)
+        .with_arbitrary_config("trt_timing_cache_enable", flag(true))
+        .with_timing_cache_path(&cache)
+        .with_profile_min_shapes(shape(1))
+        .with_profile_opt_shapes(shape(options.max_batch_size))
+        .with_profile_max_shapes(shape(options.max_batch_size));
+    if let Some(stream) = stream {
+        // SAFETY: the engine keeps the stream alive longer than the session.
+        trt = unsafe { trt.with_compute_stream(stream) };
+    }
+    trt
 }
 
-/// Creates the session for `model` on the requested provider, falling back to CPU with a
-/// warning when a GPU provider cannot start (not compiled in, no driver, missing library).
-/// A GPU provider runs on `stream` when given (the preprocessing's stream), so work
-/// queued there before `run` is ordered before inference.
-pub fn create(
+/// A session on the GPU: TensorRT (with CUDA behind it for what TensorRT does not take)
+/// when `tensorrt` is given, else CUDA. Err says why the provider could not start.
+pub fn gpu_session(
     model: &Path,
-    provider: Provider,
     device_id: u32,
     threads: usize,
     stream: Option<ComputeStream>,
-) -> Result<CreatedSession, EngineError> {
-    let mut warnings = Vec::new();
-    if provider != Provider::Cpu {
-        let why = match with_gpu(provider, device_id, threads, stream) {
-            Ok((b, name)) => match commit(b, model) {
-                Ok(session) => return Ok(CreatedSession { session, provider: name, warnings }),
-                Err(e) => e.to_string(),
-            },
-            Err(why) => why,
-        };
-        // auto on a machine without a GPU is the normal CPU case, not a warning.
-        if provider != Provider::Auto {
-            warnings.push(format!("GPU execution provider unavailable, running on CPU: {why}"));
+    tensorrt: Option<&TensorRtOptions>,
+) -> Result<(Session, &'static str), String> {
+    preload_cuda_libraries()?;
+    let b = builder(threads).map_err(|e| e.to_string())?;
+    let cuda = cuda_provider(device_id, stream).build().error_on_failure();
+    let (providers, name) = match tensorrt {
+        Some(options) => {
+            if !ep::TensorRT::is_available().unwrap_or(false) {
+                return Err("the loaded ONNX Runtime has no TensorRT provider".into());
+            }
+            if let Err(e) = std::fs::create_dir_all(&options.cache_dir) {
+                return Err(format!("cannot create the TensorRT cache {}: {e}", options.cache_dir.display()));
+            }
+            let trt = tensorrt_provider(device_id, stream, options).build().error_on_failure();
+            (vec![trt, cuda], "tensorrt")
         }
-    }
-    let session = commit(builder(threads)?, model)?;
-    Ok(CreatedSession { session, provider: "cpu", warnings })
+        None => (vec![cuda], "cuda"),
+    };
+    let b = b.with_execution_providers(providers).map_err(|e| e.message().to_string())?;
+    commit(b, model).map(|s| (s, name)).map_err(|e| e.to_string())
 }
 
 /// Loads the CUDA 13 and cuDNN 9 libraries the CUDA provider needs from the CUDA library
-/// folders (`install_paths::cuda_library_dirs`: `POSEBATCH_CUDA_LIBS`, e.g. a bundle's
-/// `cuda/` folder or a Python environment's `nvidia/cu13/lib` and `nvidia/cudnn/lib`),
-/// once. Where they hold neither, the system's library path is used.
+/// folders (`install_paths::cuda_library_dirs`: `POSEBATCH_CUDA_LIBS`, then the data
+/// folder's `cuda/`, where `scripts/setup.sh --gpu` puts them), once. Where none holds
+/// them, the system's library path is used.
 fn preload_cuda_libraries() -> Result<(), String> {
     static DONE: OnceLock<Result<(), String>> = OnceLock::new();
     DONE.get_or_init(|| {
@@ -162,7 +186,53 @@ fn preload_cuda_libraries() -> Result<(), String> {
     .clone()
 }
 
-/// True when the loaded ONNX Runtime was built with the CUDA provider (the GPU package).
-pub fn gpu_provider_compiled_in() -> bool {
-    environment().is_ok() && ep::CUDA::is_available().unwrap_or(false)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The options as ONNX Runtime receives them (their Debug form lists each key/value).
+    fn options(provider: &impl std::fmt::Debug) -> String {
+        format!("{provider:?}")
+    }
+
+    #[test]
+    fn cuda_searches_convolutions_by_heuristic_with_a_bounded_workspace() {
+        let text = options(&cuda_provider(1, None));
+        for (key, value) in [
+            ("device_id", "1"),
+            ("cudnn_conv_algo_search", "HEURISTIC"),
+            ("cudnn_conv_use_max_workspace", "0"),
+            ("arena_extend_strategy", "kSameAsRequested"),
+        ] {
+            assert!(text.contains(&format!("{key:?}: {value:?}")), "{key}={value} in {text}");
+        }
+        assert!(!text.contains("user_compute_stream"), "no stream unless given: {text}");
+        let with_stream = options(&cuda_provider(0, Some(0x1234 as ComputeStream)));
+        assert!(with_stream.contains(&format!("{:?}: {:?}", "user_compute_stream", 0x1234.to_string())), "{with_stream}");
+    }
+
+    #[test]
+    fn tensorrt_has_one_profile_up_to_the_batch_size_a_cache_and_fp16_when_asked() {
+        let trt = TensorRtOptions {
+            input_name: "images".into(),
+            input_size: 640,
+            max_batch_size: 8,
+            fp16: true,
+            cache_dir: "/data/tensorrt".into(),
+        };
+        let text = options(&tensorrt_provider(0, None, &trt));
+        for (key, value) in [
+            ("trt_profile_min_shapes", "images:1x3x640x640"),
+            ("trt_profile_opt_shapes", "images:8x3x640x640"),
+            ("trt_profile_max_shapes", "images:8x3x640x640"),
+            ("trt_fp16_enable", "1"),
+            ("trt_engine_cache_enable", "1"),
+            ("trt_engine_cache_path", "/data/tensorrt"),
+            ("trt_timing_cache_enable", "1"),
+        ] {
+            assert!(text.contains(&format!("{key:?}: {value:?}")), "{key}={value} in {text}");
+        }
+        let fp32 = options(&tensorrt_provider(0, None, &TensorRtOptions { fp16: false, ..trt }));
+        assert!(fp32.contains(&format!("{:?}: {:?}", "trt_fp16_enable", "0")), "{fp32}");
+    }
 }

@@ -29,8 +29,8 @@ pub struct LoadedModel {
 
 impl PoseBatch {
     /// Loads the model (NULL->READY): clear element errors when it cannot, warnings for a
-    /// provider that fell back, and two warm-up frames (the first run is slow, the second
-    /// sizes the latency the element reports).
+    /// provider that fell back, and the warm-up (every batch size on a GPU), which also
+    /// measures the one-frame time the reported latency is sized by.
     pub(super) fn load_model(&self) -> Result<(), gst::StateChangeError> {
         let (config, params) = {
             let s = self.settings.lock().unwrap();
@@ -43,22 +43,17 @@ impl PoseBatch {
         for warning in &engine.warnings {
             gst::element_imp_warning!(self, gst::LibraryError::Init, ("{warning}"));
         }
-        let mut frame_inference_time = Duration::ZERO;
-        for _ in 0..2 {
-            match engine.infer_grey_frame(&params) {
-                Ok(r) => frame_inference_time = r.inference_time,
-                Err(e) => {
-                    gst::element_imp_error!(self, gst::LibraryError::Failed, ("warm-up inference failed: {e}"));
-                    return Err(gst::StateChangeError);
-                }
-            }
-        }
+        let frame_inference_time = engine.warm_up(config.max_batch_size, &params).map_err(|e| {
+            gst::element_imp_error!(self, gst::LibraryError::Failed, ("warm-up inference failed: {e}"));
+            gst::StateChangeError
+        })?;
         gst::info!(
             CAT,
             imp = self,
-            "loaded {} on {} (preprocessing on {}), one frame in {frame_inference_time:?}",
+            "loaded {} on {} {} (preprocessing on {}), one frame in {frame_inference_time:?}",
             engine.model_path.display(),
             engine.provider,
+            engine.device.as_deref().unwrap_or(""),
             engine.preprocessing,
         );
         let model = LoadedModel {

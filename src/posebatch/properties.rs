@@ -150,6 +150,7 @@ impl Settings {
                 PrecisionSetting::Fp16 => Precision::Fp16,
             },
             input_size: self.input_size as usize,
+            max_batch_size: self.max_batch_size as usize,
             threads: self.threads as usize,
         }
     }

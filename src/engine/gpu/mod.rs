@@ -4,11 +4,8 @@
 //! ONNX Runtime runs on the same stream, so no synchronisation is needed in between, and
 //! CUDA events on it time preprocessing and inference.
 
-pub mod binding;
 pub mod kernel;
 pub mod nvrtc;
-#[cfg(test)]
-pub(crate) mod test_frames;
 #[cfg(test)]
 mod tests;
 
@@ -93,9 +90,10 @@ impl GpuPreprocessor {
         })
     }
 
-    /// The raw CUDA stream, for ONNX Runtime's `user_compute_stream`.
-    pub fn stream_handle(&self) -> *mut () {
-        self.stream.cu_stream() as *mut ()
+    /// The stream the kernel runs on, for ONNX Runtime to run on too (its
+    /// `user_compute_stream`); whoever gives it to a session keeps this handle as long.
+    pub fn stream(&self) -> Arc<CudaStream> {
+        Arc::clone(&self.stream)
     }
 
     /// Grows the staging memory to hold `bytes` (with headroom, so a batch of slightly
@@ -160,7 +158,7 @@ impl GpuPreprocessor {
             rest = tail;
         }
         let frames_extents: Vec<(&FrameView, [usize; 3])> = frames.iter().zip(extents.iter().copied()).collect();
-        let offsets = crate::engine::spread_over_cores(&frames_extents, &mut places, |(frame, extents), place| {
+        let offsets = super::parallel::spread_over_cores(&frames_extents, &mut places, |(frame, extents), place| {
             Ok(kernel::pack_planes(frame, *extents, place))
         })?;
         let mut letterboxes = Vec::with_capacity(frames.len());

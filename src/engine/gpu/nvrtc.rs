@@ -38,26 +38,39 @@ pub fn load() -> Result<(), String> {
                 }
             }
             // SAFETY: only probes for the library.
-            if unsafe { sys::is_culib_present() } {
-                Ok(())
-            } else {
-                Err(format!(
+            if !unsafe { sys::is_culib_present() } {
+                return Err(format!(
                     "NVRTC ({NVRTC_LIBRARY}) not found: set POSEBATCH_CUDA_LIBS to the folder holding it, or run `make setup`"
-                ))
+                ));
+            }
+            // cudarc opens the first of several names (`libnvrtc.so` first): when ours was
+            // not found, that may be another CUDA's, whose CUBINs a CUDA 13 driver refuses.
+            match loaded_version()? {
+                (13, _) => Ok(()),
+                (major, minor) => Err(format!(
+                    "NVRTC {major}.{minor} was loaded, CUDA 13's is needed ({NVRTC_LIBRARY}): set POSEBATCH_CUDA_LIBS \
+                     to the folder holding it, or run `make setup`"
+                )),
             }
         })
         .clone()
 }
 
-/// NVRTC's version, (major, minor).
-pub fn version() -> Result<(i32, i32), String> {
-    load()?;
+/// The loaded NVRTC's version, (major, minor).
+fn loaded_version() -> Result<(i32, i32), String> {
     let (mut major, mut minor) = (0, 0);
-    // SAFETY: NVRTC is loaded; two out-pointers.
+    // SAFETY: NVRTC is loaded (checked by the caller); two out-pointers.
     unsafe { sys::nvrtcVersion(&mut major, &mut minor) }
         .result()
         .map_err(|e| format!("nvrtcVersion: {e}"))?;
     Ok((major, minor))
+}
+
+/// NVRTC's version, (major, minor); Err when there is no CUDA 13 NVRTC.
+#[cfg(test)]
+pub fn version() -> Result<(i32, i32), String> {
+    load()?;
+    loaded_version()
 }
 
 /// Compiles `source` for compute capability `major.minor`; returns the CUBIN image.

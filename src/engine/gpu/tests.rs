@@ -2,7 +2,7 @@
 //! a real GPU (skipped, saying so, where there is no CUDA driver or device).
 
 use super::max_abs_difference;
-use super::test_frames::random_frames;
+use crate::engine::test_frames::random_frames;
 use super::*;
 use crate::engine::preprocess::letterbox_into;
 
@@ -16,6 +16,25 @@ fn nvrtc_compiles_the_kernel_for_hopper_and_ampere() {
         // The kernel's name is in the image's symbol table.
         assert!(cubin.windows(kernel::FUNCTION.len()).any(|w| w == kernel::FUNCTION.as_bytes()));
     }
+}
+
+/// NVRTC (the compiler that builds the kernel for the GPU) sees the parameter struct with
+/// the size and alignment Rust gives it; a wrong figure fails to compile.
+#[test]
+fn nvrtc_agrees_with_rust_on_the_parameter_layout() {
+    use kernel::LetterboxParams;
+    let assertions = |size: usize| {
+        format!(
+            "{}\nstatic_assert(sizeof(LetterboxParams) == {size}, \"size\");\n\
+             static_assert(alignof(LetterboxParams) == {}, \"alignment\");\n",
+            kernel::SOURCE,
+            std::mem::align_of::<LetterboxParams>(),
+        )
+    };
+    let size = std::mem::size_of::<LetterboxParams>();
+    nvrtc::compile_cubin(&assertions(size), "layout.cu", (9, 0)).expect("the same layout on both sides");
+    let err = nvrtc::compile_cubin(&assertions(size + 8), "layout.cu", (9, 0)).unwrap_err();
+    assert!(err.contains("static assertion failed"), "a wrong size is caught: {err}");
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::engine::gpu::max_abs_difference;
-use crate::engine::gpu::test_frames::random_frames;
+use crate::engine::test_frames::random_frames;
 use crate::engine::preprocess::{letterbox_into, plane_extents};
 
 const SHIM: &str = r#"

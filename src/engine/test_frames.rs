@@ -1,5 +1,6 @@
-//! Random frames of every format the preprocessors read, at odd sizes and with padded
-//! strides, for checking the GPU kernel against the CPU path.
+//! Frames for the engine's tests: random ones of every format the preprocessors read, at
+//! odd sizes and with padded strides (the GPU kernel against the CPU path), and real ones
+//! decoded from the installed camera videos.
 
 use crate::engine::preprocess::{FrameView, PackedLayout, PixelFormat, YuvMatrix};
 
@@ -78,5 +79,43 @@ pub fn random_frames() -> Vec<OwnedFrame> {
             frames.push(frame(&mut noise, format, w, h));
         }
     }
+    frames
+}
+
+/// Frames `indices` of camera `cam` (1..=4, installed by `make setup`), decoded to NV12 as
+/// a decoder hands them over.
+pub fn camera_frames(cam: usize, indices: &[usize]) -> Vec<OwnedFrame> {
+    use gst::prelude::*;
+    gst::init().expect("GStreamer initialises");
+    let video = crate::install_paths::data_dir().join(format!("media/pose2sim-multiperson/cam0{cam}.mp4"));
+    assert!(video.is_file(), "{} missing: run `make setup`", video.display());
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location=\"{}\" ! qtdemux ! h264parse ! avdec_h264 ! videoconvert ! video/x-raw,format=NV12 \
+         ! appsink name=sink sync=false",
+        video.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut frames = Vec::new();
+    for index in 0..=indices.iter().copied().max().unwrap_or(0) {
+        let sample = sink.pull_sample().expect("enough frames");
+        if !indices.contains(&index) {
+            continue;
+        }
+        let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
+        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(sample.buffer().unwrap(), &info).unwrap();
+        let view = crate::formats::view(&frame).unwrap();
+        frames.push(OwnedFrame {
+            format: view.format,
+            width: view.width,
+            height: view.height,
+            planes: view.planes.map(|p| p.to_vec()),
+            strides: view.strides,
+        });
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
     frames
 }
