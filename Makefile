@@ -1,7 +1,8 @@
 # posebatch: the two commands are `make demo` and `make test`; both install what is missing.
 # POSEBATCH_CACHE=<folder with models/ and media/> reuses local copies instead of the registries.
 
-PLUGIN_DIR ?= $(HOME)/.local/share/gstreamer-1.0/plugins
+# GStreamer's per-user plugin folder (it follows XDG_DATA_HOME, as GStreamer does).
+PLUGIN_DIR ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/gstreamer-1.0/plugins
 DATA_DIR   := $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/posebatch
 # Where cargo builds: CARGO_TARGET_DIR, a cargo config's build.target-dir, else target/. Passed
 # on (absolute) to the scripts, which look for the build there.
@@ -12,13 +13,14 @@ RELEASE    := $(CARGO_TARGET_DIR)/release
 LIB        := $(RELEASE)/libgstposebatch.so
 PYTHON_VENV := .venv
 
-.PHONY: all setup build install demo mosaic embed-c test bench compare bundle venv reference clean
+.PHONY: all setup build install demo mosaic embed-c test bench compare bundle venv reference doctor gpu-check clean
 
 all: build
 
 ## Installs system packages, ONNX Runtime, the default model and the four videos (if missing).
+## GPU=1: the GPU ONNX Runtime and the CUDA/cuDNN libraries too.
 setup:
-	@bash scripts/setup.sh
+	@bash scripts/setup.sh $(if $(GPU),--gpu)
 
 build: setup
 	cargo build --release --lib --examples
@@ -71,6 +73,14 @@ reference: setup venv
 	$(PYTHON_VENV)/bin/python scripts/reference_poses.py $(DATA_DIR)/media/pose2sim-multiperson \
 		$(DATA_DIR)/models/yolo11n-pose.onnx tests/data/reference_poses.json
 	$(PYTHON_VENV)/bin/python scripts/make_test_models.py tests/data/identity.onnx
+
+## One line per prerequisite, ok or missing, with where it looked (builds nothing).
+doctor:
+	@bash scripts/doctor.sh
+
+## Packs what a GPU host needs for the GPU check into parts under 60 MB (scripts/gpu-check.sh).
+gpu-check: build
+	bash scripts/gpu-check.sh pack
 
 clean:
 	cargo clean

@@ -3,8 +3,11 @@
 # the default model and the four test videos. Idempotent; reuses $POSEBATCH_CACHE (a folder
 # with models/ and media/, as ../shared is in CI) when set, else builds from the registries.
 #
-#   scripts/setup.sh            everything
-#   scripts/setup.sh --gpu      the onnxruntime-gpu library instead of the CPU one
+#   scripts/setup.sh            everything for the CPU (and NVRTC, which compiles the GPU
+#                               preprocessing kernel and needs no GPU)
+#   scripts/setup.sh --gpu      also the GPU: onnxruntime-gpu instead of the CPU library, and the
+#                               CUDA 13 / cuDNN 9 libraries its CUDA provider loads, so that
+#                               only the NVIDIA driver is left to the machine
 set -euo pipefail
 
 ORT_VERSION=1.31.1
@@ -70,6 +73,26 @@ if [ ! -e "$CUDA_DIR/.nvrtc-$NVRTC_VERSION" ]; then
     mkdir -p "$CUDA_DIR" && rm -f "$CUDA_DIR"/libnvrtc*
     unzip -q -j -o "$tmp"/*.whl 'nvidia/cu13/lib/libnvrtc.so.*' 'nvidia/cu13/lib/libnvrtc-builtins.so.*' -d "$CUDA_DIR"
     touch "$CUDA_DIR/.nvrtc-$NVRTC_VERSION"
+    rm -rf "$tmp"
+fi
+
+# ---- CUDA and cuDNN (--gpu) --------------------------------------------------------------
+# What onnxruntime-gpu 1.31.1's CUDA provider links and loads, from PyPI, flat in the same
+# folder as NVRTC: the element preloads them from there (no LD_LIBRARY_PATH needed). The
+# CUDA 13.0 releases: they run on every CUDA 13 driver (580 and newer).
+CUDA_WHEELS="nvidia-cuda-runtime==13.0.96 nvidia-cublas==13.0.2.14 nvidia-curand==10.4.0.35
+nvidia-cufft==12.0.0.61 nvidia-cudnn-cu13==9.13.1.26"
+CUDA_STAMP="$CUDA_DIR/.cuda-$(echo $CUDA_WHEELS | md5sum | cut -c1-8)"
+if [ "$GPU" = 1 ] && [ ! -e "$CUDA_STAMP" ]; then
+    say "installing the CUDA 13 and cuDNN 9 libraries into $CUDA_DIR (about 1.1 GB of wheels)"
+    tmp=$(mktemp -d)
+    for wheel in $CUDA_WHEELS; do
+        pip_download "$wheel" "$tmp"
+    done
+    for whl in "$tmp"/*.whl; do
+        unzip -q -j -o "$whl" 'nvidia/*/lib/*.so*' -d "$CUDA_DIR"
+    done
+    touch "$CUDA_STAMP"
     rm -rf "$tmp"
 fi
 

@@ -8,7 +8,6 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::imp::{CAT, PoseBatch};
-use super::properties::ExecutionProvider;
 use super::state::StreamEvent;
 use crate::batcher::PauseReason;
 use crate::gpu_monitor::NvmlMonitor;
@@ -72,15 +71,14 @@ impl PoseBatch {
     }
 
     /// The thread that reads GPU memory (for the stats and the guard), if there is a GPU
-    /// monitor: the application's, else NVML unless inference is on CPU by choice.
+    /// monitor: the application's, else NVML when the model runs on a GPU (on the CPU there
+    /// is no GPU memory of ours to guard, and no warning about it).
     pub(super) fn start_memory_guard(&self) -> Option<Periodic> {
-        let (provider, device_id) = {
-            let s = self.settings.lock().unwrap();
-            (s.provider, s.device_id)
-        };
+        let device_id = self.settings.lock().unwrap().device_id;
+        let on_gpu = self.model_placement().0 != "cpu";
         let (mut monitor, interval): (Box<dyn MemoryMonitor>, Duration) = match self.monitor_override.lock().unwrap().take() {
             Some(given) => given,
-            None if provider == ExecutionProvider::Cpu => return None,
+            None if !on_gpu => return None,
             None => match NvmlMonitor::new(device_id) {
                 Ok(m) => (Box::new(m), Duration::from_millis(250)),
                 Err(why) => {

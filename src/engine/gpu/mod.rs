@@ -27,6 +27,26 @@ pub fn driver_present() -> bool {
     unsafe { cudarc::driver::sys::is_culib_present() }
 }
 
+/// The UUID of CUDA device `device_id` as NVML writes it, without its "GPU-"/"MIG-"
+/// prefix: CUDA's ordinals follow CUDA_VISIBLE_DEVICES and MIG, NVML's indices do not, so
+/// the UUID is how the two agree on a device.
+pub fn device_uuid(device_id: u32) -> Result<String, String> {
+    if !driver_present() {
+        return Err("no CUDA driver (libcuda.so.1) found".into());
+    }
+    use cudarc::driver::result;
+    result::init().map_err(cuda("cuInit"))?;
+    let device = result::device::get(device_id as i32).map_err(cuda("CUDA device"))?;
+    let uuid = result::device::get_uuid(device).map_err(cuda("CUDA device UUID"))?;
+    Ok(uuid_text(uuid.bytes.map(|b| b as u8)))
+}
+
+/// 16 bytes as 8-4-4-4-12 lowercase hex digits.
+fn uuid_text(b: [u8; 16]) -> String {
+    let hex = |range: std::ops::Range<usize>| b[range].iter().map(|x| format!("{x:02x}")).collect::<String>();
+    format!("{}-{}-{}-{}-{}", hex(0..4), hex(4..6), hex(6..8), hex(8..10), hex(10..16))
+}
+
 /// Largest absolute difference between two tensors of the same length.
 pub fn max_abs_difference(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)

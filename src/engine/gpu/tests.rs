@@ -74,3 +74,9 @@ fn gpu_kernel_matches_cpu_preprocessing_on_every_format() {
     let times = gpu.finish_batch().unwrap();
     println!("{} frames on {}: preprocessing {:?}", views.len(), gpu.device_name, times.preprocess);
 }
+
+#[test]
+fn uuids_are_written_as_nvml_writes_them() {
+    let bytes = [0x5a, 0x1b, 0x02, 0xc3, 0x44, 0xd5, 0x06, 0xe7, 0x88, 0xf9, 0x0a, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f];
+    assert_eq!(uuid_text(bytes), "5a1b02c3-44d5-06e7-88f9-0a1b2c3d4e5f");
+}
