@@ -49,7 +49,9 @@ fi
 if [ "${BUNDLE_TESTS:-0}" = 1 ]; then
     say "GPU test binaries"
     mkdir -p "$OUT/tests"
-    cargo test --release --lib --test accuracy --no-run --message-format=json 2>/dev/null \
+    # The library's tests (the kernel on the GPU), tests/gpu.rs (the CUDA provider) and
+    # tests/accuracy.rs (keypoints on the GPU against the CPU).
+    cargo test --release --lib --test accuracy --test gpu --no-run --message-format=json 2>/dev/null \
         | python3 -c 'import json, sys
 for line in sys.stdin:
     m = json.loads(line)
@@ -59,20 +61,11 @@ for line in sys.stdin:
 fi
 
 if [ "${BUNDLE_GSTREAMER:-0}" != 0 ]; then
-    # The plugins the benchmark and tests use, and every library they and our binaries
-    # load (ldd's closure on this Debian 12 machine), glibc and the C++ runtime excepted:
-    # the host's own are used for those.
+    # The plugins the benchmark and tests use; with `full`, MP4/H.264 decoding too.
     plugins="coreelements videotestsrc imagefreeze videoconvertscale app"
     [ "$BUNDLE_GSTREAMER" = full ] && plugins="$plugins isomp4 videoparsersbad libav"
     say "GStreamer runtime ($plugins) and the libraries it needs"
-    sys=/usr/lib/x86_64-linux-gnu
-    mkdir -p "$OUT/gst/plugins" "$OUT/gst/lib"
-    for p in $plugins; do install -m 644 "$sys/gstreamer-1.0/libgst$p.so" "$OUT/gst/plugins/"; done
-    install -m 755 "$sys/gstreamer1.0/gstreamer-1.0/gst-plugin-scanner" "$OUT/gst/"
-    ldd "$OUT"/gst/plugins/*.so "$OUT/gst/gst-plugin-scanner" "$OUT"/bin/* "$OUT"/lib/*.so "$OUT"/tests/* 2>/dev/null \
-        | awk '/=>/ { print $3 }' | sort -u \
-        | grep -vE '/(libc|libm|libpthread|libdl|librt|ld-linux-x86-64|libgcc_s|libstdc\+\+)\.so' \
-        | while read -r lib; do cp -L "$lib" "$OUT/gst/lib/"; done
+    bash scripts/gst-runtime.sh "$OUT/gst" "$plugins" "$OUT"/bin/* "$OUT"/lib/*.so $(ls "$OUT"/tests/* 2>/dev/null)
 fi
 
 cat > "$OUT/run.sh" <<'RUN'
@@ -105,7 +98,8 @@ case "${1:-}" in
         ln -s "$here/models" "$data/posebatch/models"
         export XDG_DATA_HOME="$data"
         status=0
-        for t in "$here"/tests/gstposebatch-*; do "$t" engine::gpu::tests --nocapture || status=1; done
+        for t in "$here"/tests/gstposebatch-*; do "$t" engine::gpu::tests:: --nocapture || status=1; done
+        for t in "$here"/tests/gpu-*; do "$t" --nocapture || status=1; done
         for t in "$here"/tests/accuracy-*; do "$t" keypoints_on_gpu --nocapture || status=1; done
         rm -rf "$data"
         exit $status ;;

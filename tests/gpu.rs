@@ -20,6 +20,9 @@ fn cuda_runs_on_cuda_or_falls_back_to_cpu_with_one_warning() {
     match stats.get::<String>("provider").unwrap().as_str() {
         "cuda" => assert!(fallbacks.is_empty(), "{warnings:?}"),
         "cpu" => {
+            if std::env::var_os("POSEBATCH_REQUIRE_GPU").is_some() {
+                panic!("POSEBATCH_REQUIRE_GPU is set but the element fell back to the CPU: {warnings:?}");
+            }
             assert_eq!(fallbacks.len(), 1, "{warnings:?}");
             assert!(fallbacks[0].contains("running on CPU"), "the warning says what happens: {}", fallbacks[0]);
         }

@@ -22,6 +22,8 @@ pub struct Args {
     pub json: Option<PathBuf>,
     pub baseline: bool,
     pub sweep: Vec<usize>,
+    /// Seconds per sweep point; None = `duration_s`.
+    pub sweep_duration_s: Option<f64>,
     pub plot: PathBuf,
     pub max_p99_ms: f64,
     pub max_gpu_gb: f64,
@@ -36,7 +38,8 @@ sources:   --synthetic (default: live videotestsrc)  |  --videos a.mp4 b.mp4 ...
 element:   --batch-size B (8)  --batch-timeout MS (40)  --input-size S (640)  --provider auto|cpu|cuda|tensorrt
            --precision auto|fp32|fp16  --overflow auto|block|drop-oldest|pass-oldest  --threads T (0)
 length:    --duration SECONDS (10)  or  --frames N (per stream)
-output:    --json out.json  --baseline  --sweep 1,2,4,8,16  --plot sweep.png (benchmark-sweep.png)
+output:    --json out.json  --baseline  --sweep 1,2,4,8,16  --sweep-duration SECONDS (--duration)
+           --plot sweep.png (benchmark-sweep.png)
 criteria:  --max-p99-ms (100)  --max-gpu-gb (11)  --min-rate (0.95 of the source rate)";
 
 impl Args {
@@ -60,6 +63,7 @@ impl Args {
             json: None,
             baseline: false,
             sweep: Vec::new(),
+            sweep_duration_s: None,
             plot: "benchmark-sweep.png".into(),
             max_p99_ms: 100.0,
             max_gpu_gb: 11.0,
@@ -97,6 +101,7 @@ impl Args {
                 "--sweep" => {
                     a.sweep = value()?.split(',').map(|n| num("--sweep", n.trim().to_string())).collect::<Result<_, _>>()?
                 }
+                "--sweep-duration" => a.sweep_duration_s = Some(num(&arg, value()?)?),
                 "--plot" => a.plot = value()?.into(),
                 "--max-p99-ms" => a.max_p99_ms = num(&arg, value()?)?,
                 "--max-gpu-gb" => a.max_gpu_gb = num(&arg, value()?)?,

@@ -55,9 +55,10 @@ fn run(args: &Args) -> Result<(), String> {
 
     let mut sweep = Vec::new();
     if !args.sweep.is_empty() {
+        let point = Args { duration_s: args.sweep_duration_s.unwrap_or(args.duration_s), ..args.clone() };
         for &n in &args.sweep {
             println!("sweep: {n} streams ...");
-            sweep.push(measure::run(args, n, true)?);
+            sweep.push(measure::run(&point, n, true)?);
         }
         report::print_sweep(&sweep);
         report::plot_sweep(&sweep, &args.plot)?;

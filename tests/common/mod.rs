@@ -17,9 +17,7 @@ pub fn init() {
 
 /// The folder with cam01.mp4 .. cam04.mp4 (installed by `make setup`).
 pub fn media_dir() -> PathBuf {
-    let dir = gstposebatch::install_paths::data_dir().join("media/pose2sim-multiperson");
-    assert!(dir.join("cam01.mp4").is_file(), "videos missing in {}: run `make setup`", dir.display());
-    dir
+    gstposebatch::install_paths::data_dir().join("media/pose2sim-multiperson")
 }
 
 pub fn camera(n: usize) -> PathBuf {
@@ -46,8 +44,35 @@ pub fn decode_frames(path: &std::path::Path, format: &str, indices: &[usize]) ->
     decode_frames_with(path, &format!("video/x-raw,format={format}"), indices)
 }
 
+/// Frames saved raw instead of decoded, for a host without H.264 decoding (the GPU check:
+/// `scripts/gpu-check.sh pack` writes them): `POSEBATCH_TEST_FRAMES` names a folder with
+/// `<video stem>.caps` and `<video stem>-<index>.raw`. None when they are not there or are
+/// not the format asked for.
+fn saved_frames(path: &std::path::Path, tail: &str, indices: &[usize]) -> Option<Vec<gst::Sample>> {
+    let dir = PathBuf::from(std::env::var_os("POSEBATCH_TEST_FRAMES")?);
+    let stem = path.file_stem()?.to_str()?;
+    let caps: gst::Caps = std::fs::read_to_string(dir.join(format!("{stem}.caps"))).ok()?.trim().parse().ok()?;
+    let info = gst_video::VideoInfo::from_caps(&caps).ok()?;
+    if tail != format!("video/x-raw,format={}", info.format().to_str()) {
+        return None;
+    }
+    let frame_time = info.fps().denom() as u64 * 1_000_000_000 / info.fps().numer().max(1) as u64;
+    indices
+        .iter()
+        .map(|&i| {
+            let mut buffer = gst::Buffer::from_mut_slice(std::fs::read(dir.join(format!("{stem}-{i}.raw"))).ok()?);
+            buffer.get_mut()?.set_pts(gst::ClockTime::from_nseconds(i as u64 * frame_time));
+            Some(gst::Sample::builder().buffer(&buffer).caps(&caps).build())
+        })
+        .collect()
+}
+
 /// `decode_frames` with any `tail` after videoconvert.
 pub fn decode_frames_with(path: &std::path::Path, tail: &str, indices: &[usize]) -> Vec<gst::Sample> {
+    if let Some(saved) = saved_frames(path, tail, indices) {
+        return saved;
+    }
+    assert!(path.is_file(), "{} missing: run `make setup`", path.display());
     let pipeline = gst::parse::launch(&format!("{} ! appsink name=sink sync=false", decode_launch(path, tail)))
         .unwrap()
         .downcast::<gst::Pipeline>()
@@ -135,4 +160,13 @@ pub fn plugin_dir() -> PathBuf {
         "build the plugin first: cargo build --release (make test does)"
     );
     dir
+}
+
+/// A GPU test that cannot run here says so and returns, unless POSEBATCH_REQUIRE_GPU is set
+/// (the GPU check sets it on the GPU host), where not running is a failure.
+pub fn skip_without_gpu(why: &str) {
+    if std::env::var_os("POSEBATCH_REQUIRE_GPU").is_some() {
+        panic!("POSEBATCH_REQUIRE_GPU is set but the GPU path cannot run: {why}");
+    }
+    eprintln!("SKIPPED ({why})");
 }

@@ -44,10 +44,14 @@ fn nvrtc_reports_a_broken_kernel_with_its_log() {
     assert!(err.contains("broken.cu") && err.contains("undefined_thing"), "{err}");
 }
 
-/// The GPU, or None after saying why the test is skipped.
+/// The GPU, or None after saying why the test is skipped (a failure instead where
+/// POSEBATCH_REQUIRE_GPU is set: the GPU check on a GPU host).
 fn gpu() -> Option<GpuPreprocessor> {
     match GpuPreprocessor::new(0) {
         Ok(gpu) => Some(gpu),
+        Err(why) if std::env::var_os("POSEBATCH_REQUIRE_GPU").is_some() => {
+            panic!("POSEBATCH_REQUIRE_GPU is set but there is no usable CUDA GPU: {why}")
+        }
         Err(why) => {
             eprintln!("SKIPPED (no usable CUDA GPU: {why})");
             None
