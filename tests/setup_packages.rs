@@ -17,6 +17,9 @@ use std::process::Command;
 
 use gst::prelude::*;
 
+/// Words before a `!` that make it a shell negation rather than a link.
+const SHELL_KEYWORDS: [&str; 7] = ["if", "elif", "while", "until", "then", "do", "else"];
+
 /// Elements this project provides itself.
 const OWN_ELEMENTS: [&str; 3] = ["posebatch", "posejson", "poseoverlay"];
 
@@ -53,21 +56,23 @@ fn elements_in(text: &str) -> BTreeSet<String> {
         if strip_wrapping(token) != "!" {
             continue;
         }
+        // The element before it: the nearest word that is not a property, a quote or a
+        // variable (`$pads`, `{limit}`); a shell assignment (`LIMIT="identity`) holds one.
+        let before = tokens[..i].iter().rev().map(|t| t.trim_matches(['"', '\'', '\\'])).find(|t| {
+            !t.is_empty() && (t.contains("=\"") || (!is_property(t) && !t.starts_with(['$', '{'])))
+        });
+        // A shell negation (`if ! command`), not a link.
+        if before.is_some_and(|b| SHELL_KEYWORDS.contains(&b)) {
+            continue;
+        }
+        if let Some(word) = before.and_then(element_word) {
+            found.insert(word.to_string());
+        }
         // The element after the link: the next word that is not a line continuation.
         if let Some(next) = tokens[i + 1..].iter().find(|t| !matches!(**t, "\\" | "\"" | "+")) {
             if let Some(word) = element_word(next) {
                 found.insert(word.to_string());
             }
-        }
-        // The element before it: the nearest word that is not a property, a quote or a
-        // variable (`$pads`, `{limit}`).
-        let before = tokens[..i]
-            .iter()
-            .rev()
-            .map(|t| t.trim_matches(['"', '\'', '\\']))
-            .find(|t| !t.is_empty() && !is_property(t) && !t.starts_with(['$', '{']));
-        if let Some(word) = before.and_then(element_word) {
-            found.insert(word.to_string());
         }
     }
     for call in ["ElementFactory::make(\"", "ElementFactory.make(\"", "gst_element_factory_make (\""] {
@@ -135,6 +140,7 @@ fn the_parser_finds_elements_the_way_gst_launch_reads_them() {
         LIMIT="identity eos-after=$FRAMES !" filesrc location="plain.mp4" ! decodebin
         p.src_0 ! poseoverlay line-width=6 ! "{tail}" ! tee name=t t. ! queue
         if [ ! -e "$x" ]; then echo; fi
+        if ! ls "$x"/*.whl; then local decode="filesrc location=$v ! qtdemux"; fi
         let pipeline = gst::parse::launch(&format!("{} ! appsink", x));
         gst::ElementFactory::make("fakesink")"#;
     let found = elements_in(text);
