@@ -236,9 +236,9 @@ fn on_the_cpu_the_element_runs_without_a_memory_guard_or_a_warning() {
         "videotestsrc num-buffers=6 ! video/x-raw,format=RGB,width=320,height=240 ! posebatch name=p model={model} input-size=320 ! fakesink",
     );
     let warnings = common::play_collecting_warnings(&pipeline);
-    pipeline.set_state(gst::State::Null).unwrap();
     let pb = pipeline.by_name("p").unwrap();
     let stats = pb.property::<gst::Structure>("stats");
+    pipeline.set_state(gst::State::Null).unwrap();
     assert_eq!(count(&stream_stats(&pb, 0), "frames-out"), 6);
     assert_eq!(stats.get::<&str>("provider").unwrap(), "cpu");
     assert!(warnings.is_empty(), "{warnings:?}");
