@@ -27,6 +27,15 @@ f32_at (GBytes * bytes, gsize index)
   return index < size / sizeof (float) ? data[index] : 0.0f;
 }
 
+/* One track ID of a GBytes of little-endian u64 (0 when out of range: not tracked). */
+static guint64
+u64_at (GBytes * bytes, gsize index)
+{
+  gsize size;
+  const guint64 *data = bytes ? g_bytes_get_data (bytes, &size) : NULL;
+  return data && index < size / sizeof (guint64) ? GUINT64_FROM_LE (data[index]) : 0;
+}
+
 /* Prints the frame's people; returns how many there were, -1 without PoseMeta. */
 static int
 read_poses (GstBuffer * buffer, guint frame, gboolean detail)
@@ -41,6 +50,8 @@ read_poses (GstBuffer * buffer, guint frame, gboolean detail)
   GBytes *boxes = g_value_get_boxed (gst_structure_get_value (s, "boxes"));
   GBytes *scores = g_value_get_boxed (gst_structure_get_value (s, "scores"));
   GBytes *keypoints = g_value_get_boxed (gst_structure_get_value (s, "keypoints"));
+  const GValue *ids_value = gst_structure_get_value (s, "track-ids");
+  GBytes *track_ids = ids_value ? g_value_get_boxed (ids_value) : NULL;
   if (boxes == NULL || scores == NULL || keypoints == NULL)
     return -1;
 
@@ -48,8 +59,9 @@ read_poses (GstBuffer * buffer, guint frame, gboolean detail)
   for (guint i = 0; detail && i < n; i++) {
     /* keypoints: n x k x (x, y, confidence); keypoint 0 is the nose. */
     gsize nose = (gsize) i * k * 3;
-    printf ("  person %u: score %.2f, box [%.0f, %.0f, %.0f, %.0f], nose at (%.0f, %.0f) conf %.2f\n",
-        i, f32_at (scores, i), f32_at (boxes, 4 * i), f32_at (boxes, 4 * i + 1),
+    printf ("  person %u (track %" G_GUINT64_FORMAT "): score %.2f, box [%.0f, %.0f, %.0f, %.0f], "
+        "nose at (%.0f, %.0f) conf %.2f\n",
+        i, u64_at (track_ids, i), f32_at (scores, i), f32_at (boxes, 4 * i), f32_at (boxes, 4 * i + 1),
         f32_at (boxes, 4 * i + 2), f32_at (boxes, 4 * i + 3),
         f32_at (keypoints, nose), f32_at (keypoints, nose + 1), f32_at (keypoints, nose + 2));
   }

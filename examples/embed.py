@@ -30,7 +30,7 @@ KEYPOINT_NAMES = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "lef
 
 
 def read_poses(buffer):
-    """The frame's people as dicts (box, score, keypoints as (x, y, conf)), or None."""
+    """The frame's people as dicts (track id, box, score, keypoints as (x, y, conf)), or None."""
     meta = buffer.get_custom_meta("PoseMeta")
     if meta is None:
         return None
@@ -41,7 +41,8 @@ def read_poses(buffer):
         return struct.unpack(f"<{count}f", s.get_value(name).get_data())
 
     boxes, scores, kps = floats("boxes", 4 * n), floats("scores", n), floats("keypoints", 3 * k * n)
-    return [{"box": boxes[4 * i:4 * i + 4], "score": scores[i],
+    ids = struct.unpack(f"<{n}Q", s.get_value("track-ids").get_data())  # GBytes of little-endian u64
+    return [{"id": ids[i], "box": boxes[4 * i:4 * i + 4], "score": scores[i],
              "keypoints": [kps[3 * (k * i + j):3 * (k * i + j) + 3] for j in range(k)]}
             for i in range(n)]
 
@@ -75,7 +76,7 @@ def main():
         if frames <= 2:
             for i, p in enumerate(found):
                 x, y, c = p["keypoints"][0]
-                print(f"  person {i}: score {p['score']:.2f}, box {[round(v) for v in p['box']]}, "
+                print(f"  person {i} (track {p['id']}): score {p['score']:.2f}, box {[round(v) for v in p['box']]}, "
                       f"{KEYPOINT_NAMES[0]} at ({x:.0f}, {y:.0f}) conf {c:.2f}")
         if frames == 10:
             paused = posebatch.emit("pause-stream", 0)

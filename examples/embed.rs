@@ -82,8 +82,8 @@ fn run() -> Result<usize, Box<dyn std::error::Error>> {
                 let [x, y, c] = p.keypoints[0];
                 let sure = p.keypoints.iter().filter(|k| k[2] >= 0.5).count();
                 println!(
-                    "  person {i}: score {:.2}, box [{:.0}, {:.0}, {:.0}, {:.0}], {} at ({x:.0}, {y:.0}) conf {c:.2}, {sure}/17 keypoints sure",
-                    p.score, p.bbox[0], p.bbox[1], p.bbox[2], p.bbox[3], KEYPOINT_NAMES[0]
+                    "  person {i} (track {}): score {:.2}, box [{:.0}, {:.0}, {:.0}, {:.0}], {} at ({x:.0}, {y:.0}) conf {c:.2}, {sure}/17 keypoints sure",
+                    p.track_id, p.score, p.bbox[0], p.bbox[1], p.bbox[2], p.bbox[3], KEYPOINT_NAMES[0]
                 );
             }
         }

@@ -5,6 +5,12 @@
 //! and time is a plain nanosecond count passed in by the caller, so the policy can be
 //! driven by a fake clock in tests.
 //!
+//! Live frames may carry a deadline: the time by which they must leave the element (their
+//! capture time plus the latency budget). Then batches are sized so that their oldest frame
+//! can still make it, by what the `cost_model` says a batch of each size costs; a frame that
+//! cannot make its deadline even alone is dropped before inference (counted `late`) unless
+//! it is its stream's newest, which always goes through, late or not, so output never stops.
+//!
 //! Each stream has two queues. `queue` holds, in arrival order, frames waiting for
 //! inference, frames to be pushed on without inference (`pass-oldest`) and serialized
 //! events. `outbox` holds what is ready to be pushed downstream, in order. Only frames at
@@ -12,7 +18,11 @@
 //! behind them stay in `queue`, and move to `outbox` once those frames have. So frames and
 //! events leave each stream in the order they came in.
 
+pub mod cost_model;
+
 use std::collections::{BTreeMap, VecDeque};
+
+use cost_model::CostModel;
 
 /// Nanoseconds on the caller's clock.
 pub type Nanos = u64;
@@ -53,15 +63,18 @@ impl Default for BatchConfig {
     }
 }
 
-/// Per-stream frame accounting. `frames_in == frames_out + dropped + waiting`, where
+/// Per-stream frame accounting. `frames_in == frames_out + dropped + late + waiting`, where
 /// waiting is what is queued, in inference or in the outbox; `passed` frames are part of
-/// `frames_out`.
+/// `frames_out`, and so are `budget_missed` ones (out, after their deadline).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     pub frames_in: u64,
     pub frames_out: u64,
     pub dropped: u64,
+    /// Dropped before inference because they could no longer make their deadline.
+    pub late: u64,
     pub passed: u64,
+    pub budget_missed: u64,
 }
 
 /// Why a stream is paused.
@@ -101,6 +114,15 @@ pub struct BatchFrame<F> {
     pub arrived: Nanos,
 }
 
+/// A frame dropped because it could no longer make its deadline.
+#[derive(Debug)]
+pub struct LateFrame<F> {
+    pub stream: u32,
+    pub frame: F,
+    /// How late it would have left at best (a batch of one started now), ns.
+    pub lateness: Nanos,
+}
+
 /// What became of a frame offered to a stream.
 #[derive(Debug)]
 pub enum PushOutcome<F> {
@@ -113,9 +135,21 @@ pub enum PushOutcome<F> {
 }
 
 enum Item<F, E> {
-    Frame { frame: F, arrived: Nanos },
+    Frame { frame: F, arrived: Nanos, deadline: Option<Nanos> },
     Pass(F),
     Event(E),
+}
+
+/// What is ready to go out, and for a frame that went through inference, its deadline.
+struct Outgoing<F, E> {
+    output: Output<F, E>,
+    deadline: Option<Nanos>,
+}
+
+impl<F, E> Outgoing<F, E> {
+    fn new(output: Output<F, E>) -> Self {
+        Outgoing { output, deadline: None }
+    }
 }
 
 struct Stream<F, E> {
@@ -126,7 +160,9 @@ struct Stream<F, E> {
     inferring: usize,
     /// Of those, how many a flush has made stale: they are dropped on completion.
     stale: usize,
-    outbox: VecDeque<Output<F, E>>,
+    /// The deadlines of the frames in inference, in the order they complete.
+    inferring_deadlines: VecDeque<Option<Nanos>>,
+    outbox: VecDeque<Outgoing<F, E>>,
     overflow: Overflow,
     priority: i32,
     /// Batches in a row formed while this stream had a frame waiting and got no place.
@@ -144,6 +180,7 @@ impl<F, E> Stream<F, E> {
             waiting: 0,
             inferring: 0,
             stale: 0,
+            inferring_deadlines: VecDeque::new(),
             outbox: VecDeque::new(),
             overflow,
             priority,
@@ -175,6 +212,25 @@ impl<F, E> Stream<F, E> {
         }
     }
 
+    fn head_deadline(&self) -> Option<Nanos> {
+        match self.queue.front() {
+            Some(Item::Frame { deadline, .. }) => *deadline,
+            _ => None,
+        }
+    }
+
+    /// The earliest deadline among the takeable frames.
+    fn earliest_takeable_deadline(&self) -> Option<Nanos> {
+        self.queue
+            .iter()
+            .map_while(|item| match item {
+                Item::Frame { deadline, .. } => Some(*deadline),
+                _ => None,
+            })
+            .flatten()
+            .min()
+    }
+
     fn oldest_waiting_position(&self) -> Option<usize> {
         self.queue
             .iter()
@@ -189,8 +245,8 @@ impl<F, E> Stream<F, E> {
         }
         while matches!(self.queue.front(), Some(Item::Pass(_) | Item::Event(_))) {
             match self.queue.pop_front() {
-                Some(Item::Pass(frame)) => self.outbox.push_back(Output::Pass(frame)),
-                Some(Item::Event(event)) => self.outbox.push_back(Output::Event(event)),
+                Some(Item::Pass(frame)) => self.outbox.push_back(Outgoing::new(Output::Pass(frame))),
+                Some(Item::Event(event)) => self.outbox.push_back(Outgoing::new(Output::Event(event))),
                 _ => unreachable!("front was checked"),
             }
         }
@@ -210,9 +266,9 @@ impl<F, E> Stream<F, E> {
         self.queue = kept;
         let mut kept_out = VecDeque::with_capacity(self.outbox.len());
         for out in self.outbox.drain(..) {
-            match out {
+            match out.output {
                 Output::Frame(frame) | Output::Pass(frame) => dropped.push(frame),
-                Output::Event(event) => kept_out.push_back(Output::Event(event)),
+                Output::Event(event) => kept_out.push_back(Outgoing::new(Output::Event(event))),
             }
         }
         self.outbox = kept_out;
@@ -220,12 +276,45 @@ impl<F, E> Stream<F, E> {
         self.counters.dropped += dropped.len() as u64;
         dropped
     }
+
+    /// The waiting frames that cannot leave by their deadline even if a batch of one started
+    /// `now` and took `alone` ns, all but the newest waiting frame: dropped under
+    /// drop-oldest (counted `late`, returned in `late`), pushed on without inference under
+    /// pass-oldest (nothing is lost there), kept under block (nothing is lost either).
+    fn drop_late(&mut self, stream: u32, now: Nanos, alone: Nanos, late: &mut Vec<LateFrame<F>>) {
+        if self.overflow == Overflow::Block {
+            return;
+        }
+        let Some(newest) = self.queue.iter().rposition(|item| matches!(item, Item::Frame { .. })) else {
+            return;
+        };
+        let finish = now.saturating_add(alone);
+        let mut kept = VecDeque::with_capacity(self.queue.len());
+        for (i, item) in self.queue.drain(..).enumerate() {
+            match item {
+                Item::Frame { frame, deadline: Some(d), .. } if i != newest && finish > d => {
+                    self.waiting -= 1;
+                    if self.overflow == Overflow::PassOldest {
+                        kept.push_back(Item::Pass(frame));
+                    } else {
+                        late.push(LateFrame { stream, frame, lateness: finish - d });
+                        self.counters.late += 1;
+                    }
+                }
+                item => kept.push_back(item),
+            }
+        }
+        self.queue = kept;
+        self.release_head();
+    }
 }
 
 /// The batch-formation state of all streams of one element.
 pub struct Batcher<F, E> {
     config: BatchConfig,
     streams: BTreeMap<u32, Stream<F, E>>,
+    /// What batches cost, learned from the ones run; sizes batches against deadlines.
+    cost: CostModel,
 }
 
 impl<F, E> Batcher<F, E> {
@@ -233,7 +322,18 @@ impl<F, E> Batcher<F, E> {
         Batcher {
             config,
             streams: BTreeMap::new(),
+            cost: CostModel::default(),
         }
+    }
+
+    /// A batch of `size` frames took `cost` ns: the cost model learns from it.
+    pub fn record_batch(&mut self, size: usize, cost: Nanos) {
+        self.cost.observe(size, cost);
+    }
+
+    /// What a batch of `size` frames is expected to cost, ns (0 until one has run).
+    pub fn predicted_cost(&self, size: usize) -> Nanos {
+        self.cost.predict(size)
     }
 
     pub fn set_config(&mut self, config: BatchConfig) {
@@ -287,13 +387,13 @@ impl<F, E> Batcher<F, E> {
     pub fn frames_waiting(&self, stream: u32) -> u64 {
         self.streams.get(&stream).map_or(0, |s| {
             let queued = s.queue.iter().filter(|i| !matches!(i, Item::Event(_))).count();
-            let outgoing = s.outbox.iter().filter(|o| !matches!(o, Output::Event(_))).count();
+            let outgoing = s.outbox.iter().filter(|o| !matches!(o.output, Output::Event(_))).count();
             (queued + s.inferring + outgoing) as u64
         })
     }
 
-    /// Offers a frame that arrived at `now`.
-    pub fn push_frame(&mut self, stream: u32, frame: F, now: Nanos) -> PushOutcome<F> {
+    /// Offers a frame that arrived at `now` and must leave by `deadline` (None: no deadline).
+    pub fn push_frame(&mut self, stream: u32, frame: F, now: Nanos, deadline: Option<Nanos>) -> PushOutcome<F> {
         let capacity = self.config.queue_size.max(1);
         let Some(s) = self.streams.get_mut(&stream) else {
             return PushOutcome::Refused(frame);
@@ -326,9 +426,18 @@ impl<F, E> Batcher<F, E> {
             }
             s.waiting -= 1;
         }
-        s.queue.push_back(Item::Frame { frame, arrived: now });
+        s.queue.push_back(Item::Frame { frame, arrived: now, deadline });
         s.waiting += 1;
         PushOutcome::Queued { dropped }
+    }
+
+    /// A frame that arrived too late to be worth inferring (a downstream sink said so): it
+    /// is counted in and late, and not queued.
+    pub fn refuse_late(&mut self, stream: u32) {
+        if let Some(s) = self.streams.get_mut(&stream) {
+            s.counters.frames_in += 1;
+            s.counters.late += 1;
+        }
     }
 
     /// Offers a serialized event: it goes out behind everything the stream already has.
@@ -340,11 +449,12 @@ impl<F, E> Batcher<F, E> {
         }
     }
 
-    /// The next thing to push downstream for `stream`, in order. Frames count as out here.
-    pub fn pop_output(&mut self, stream: u32) -> Option<Output<F, E>> {
+    /// The next thing to push downstream for `stream`, in order, at `now`. Frames count as
+    /// out here, and as budget-missed when they leave after their deadline.
+    pub fn pop_output(&mut self, stream: u32, now: Nanos) -> Option<Output<F, E>> {
         let s = self.streams.get_mut(&stream)?;
         let out = s.outbox.pop_front()?;
-        match out {
+        match out.output {
             Output::Frame(_) => s.counters.frames_out += 1,
             Output::Pass(_) => {
                 s.counters.frames_out += 1;
@@ -352,7 +462,10 @@ impl<F, E> Batcher<F, E> {
             }
             Output::Event(_) => {}
         }
-        Some(out)
+        if out.deadline.is_some_and(|d| now > d) {
+            s.counters.budget_missed += 1;
+        }
+        Some(out.output)
     }
 
     pub fn has_output(&self, stream: u32) -> bool {
@@ -409,7 +522,7 @@ impl<F, E> Batcher<F, E> {
                 _ => None,
             })
             .collect();
-        events.extend(s.outbox.drain(..).filter_map(|o| match o {
+        events.extend(s.outbox.drain(..).filter_map(|o| match o.output {
             Output::Event(e) => Some(e),
             _ => None,
         }));
@@ -428,13 +541,44 @@ impl<F, E> Batcher<F, E> {
         self.streams.get(&stream).is_some_and(|s| s.flushing)
     }
 
-    /// When the oldest takeable frame has waited `batch-timeout`; None with nothing queued.
-    pub fn deadline(&self) -> Option<Nanos> {
-        self.streams
+    /// Drops, before inference, the waiting frames that can no longer make their deadline
+    /// even in a batch of one started `now`: all but each stream's newest waiting frame,
+    /// which goes through late rather than not at all. Returns them, counted as `late`.
+    pub fn take_late(&mut self, now: Nanos) -> Vec<LateFrame<F>> {
+        let alone = self.cost.predict(1);
+        let mut late = Vec::new();
+        for (&index, s) in self.streams.iter_mut() {
+            s.drop_late(index, now, alone, &mut late);
+        }
+        late
+    }
+
+    /// The batch a batch formed now would have: the takeable frames, up to the maximum.
+    fn batch_size_now(&self) -> usize {
+        let takeable: usize = self.streams.values().map(|s| s.takeable()).sum();
+        takeable.min(self.config.max_batch_size.max(1))
+    }
+
+    /// When waiting longer for more frames would make the earliest deadline among the
+    /// takeable frames unreachable by a batch of today's size; None without deadlines.
+    fn deadline_pressure(&self) -> Option<Nanos> {
+        let earliest = self.streams.values().filter_map(|s| s.earliest_takeable_deadline()).min()?;
+        Some(earliest.saturating_sub(self.cost.predict(self.batch_size_now())))
+    }
+
+    /// When the batch thread should look again: the oldest takeable frame's batch timeout
+    /// or the deadline pressure, whichever is first; None with nothing queued.
+    pub fn wake_time(&self) -> Option<Nanos> {
+        let timeout = self
+            .streams
             .values()
             .filter_map(|s| s.head_arrival())
             .min()
-            .map(|t| t.saturating_add(self.config.batch_timeout))
+            .map(|t| t.saturating_add(self.config.batch_timeout));
+        match (timeout, self.deadline_pressure()) {
+            (Some(t), Some(p)) => Some(t.min(p)),
+            (t, p) => t.or(p),
+        }
     }
 
     /// True when a batch should run now (see `next_batch`).
@@ -450,12 +594,14 @@ impl<F, E> Batcher<F, E> {
             .all(|s| s.takeable() > 0);
         every_active_has_one
             || takeable >= self.config.max_batch_size.max(1)
-            || self.deadline().is_some_and(|d| now >= d)
+            || self.wake_time().is_some_and(|t| now >= t)
     }
 
     /// Forms the next batch if one is due: when every active (not paused, not at EOS)
-    /// stream has a frame, when `max-batch-size` frames are queued, or when the oldest
-    /// frame has waited `batch-timeout`.
+    /// stream has a frame, when `max-batch-size` frames are queued, when the oldest
+    /// frame has waited `batch-timeout`, or when waiting longer would miss a deadline.
+    /// A batch takes no more frames than can finish, by the cost model, before the
+    /// earliest deadline among them (at least one frame).
     ///
     /// When more frames wait than fit, frames are taken from queue heads by effective
     /// priority: the stream's `priority` plus the batches it has been skipped in a row
@@ -475,6 +621,7 @@ impl<F, E> Batcher<F, E> {
             .collect();
         let mut served = std::collections::BTreeSet::new();
         let mut batch = Vec::new();
+        let mut earliest: Option<Nanos> = None;
         while batch.len() < max {
             let pick = self
                 .streams
@@ -488,9 +635,18 @@ impl<F, E> Batcher<F, E> {
                 .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.2.cmp(&a.2)).then_with(|| b.0.cmp(&a.0)));
             let Some((index, ..)) = pick else { break };
             let s = self.streams.get_mut(&index).expect("picked from the map");
-            if let Some(Item::Frame { frame, arrived }) = s.queue.pop_front() {
+            let with_it = match (earliest, s.head_deadline()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if !batch.is_empty() && with_it.is_some_and(|d| now.saturating_add(self.cost.predict(batch.len() + 1)) > d) {
+                break; // one frame more and the batch would finish too late
+            }
+            if let Some(Item::Frame { frame, arrived, deadline }) = s.queue.pop_front() {
                 s.waiting -= 1;
                 s.inferring += 1;
+                s.inferring_deadlines.push_back(deadline);
+                earliest = with_it;
                 served.insert(index);
                 batch.push(BatchFrame {
                     stream: index,
@@ -534,12 +690,13 @@ impl<F, E> Batcher<F, E> {
                 continue;
             };
             s.inferring = s.inferring.saturating_sub(1);
+            let deadline = s.inferring_deadlines.pop_front().flatten();
             if s.stale > 0 {
                 s.stale -= 1;
                 s.counters.dropped += 1;
                 dropped.push(frame);
             } else {
-                s.outbox.push_back(Output::Frame(frame));
+                s.outbox.push_back(Outgoing { output: Output::Frame(frame), deadline });
             }
         }
         for s in self.streams.values_mut() {

@@ -21,6 +21,7 @@ mod gpu_monitor;
 mod periodic;
 mod pixels;
 mod stats;
+mod tracker;
 
 /// What the benchmark (`examples/benchmark`) and the tests use to run the model bare,
 /// outside the element, and to describe the machine. Not a stable API.

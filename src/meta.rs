@@ -61,7 +61,7 @@ pub fn register() {
     }
 }
 
-/// One person: box, score and keypoints in frame pixels.
+/// One person: box, score and keypoints in frame pixels, and who they are.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Person {
     /// x1, y1, x2, y2.
@@ -69,6 +69,9 @@ pub struct Person {
     pub score: f32,
     /// x, y, confidence per keypoint (`KEYPOINT_NAMES` order).
     pub keypoints: Vec<[f32; 3]>,
+    /// The person's track ID, stable from frame to frame within the stream; 0 = not tracked
+    /// (tracking off, or a low-score detection that continued no track).
+    pub track_id: u64,
 }
 
 /// The typed content of one frame's PoseMeta.
@@ -87,6 +90,11 @@ pub struct PoseMeta {
 
 fn f32_bytes(values: impl Iterator<Item = f32>) -> glib::Bytes {
     let bytes: Vec<u8> = values.flat_map(f32::to_le_bytes).collect();
+    glib::Bytes::from_owned(bytes)
+}
+
+fn u64_bytes(values: impl Iterator<Item = u64>) -> glib::Bytes {
+    let bytes: Vec<u8> = values.flat_map(u64::to_le_bytes).collect();
     glib::Bytes::from_owned(bytes)
 }
 
@@ -117,6 +125,7 @@ impl PoseMeta {
                     (0..k).flat_map(move |i| p.keypoints.get(i).copied().unwrap_or([0.0; 3]))
                 })),
             )
+            .field("track-ids", u64_bytes(self.people.iter().map(|p| p.track_id)))
             .field("inference-ns", self.inference_ns)
             .field("queue-ns", self.queue_ns)
             .build()
@@ -132,6 +141,11 @@ impl PoseMeta {
         let boxes = f32s(&s.get::<glib::Bytes>("boxes").ok()?);
         let scores = f32s(&s.get::<glib::Bytes>("scores").ok()?);
         let kps = f32s(&s.get::<glib::Bytes>("keypoints").ok()?);
+        // Absent from metas written before tracking existed: nobody tracked.
+        let ids: Vec<u64> = s
+            .get::<glib::Bytes>("track-ids")
+            .map(|b| b.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect())
+            .unwrap_or_default();
         let per_person = k as usize * 3;
         if boxes.len() < n * 4 || scores.len() < n || kps.len() < n * per_person {
             return None;
@@ -144,6 +158,7 @@ impl PoseMeta {
                     .chunks_exact(3)
                     .map(|c| [c[0], c[1], c[2]])
                     .collect(),
+                track_id: ids.get(i).copied().unwrap_or(0),
             })
             .collect();
         Some(PoseMeta {
@@ -197,6 +212,7 @@ mod tests {
                 bbox: [1.0, 2.0, 3.0, 4.0],
                 score: 0.9,
                 keypoints: (0..17).map(|i| [i as f32, 2.0 * i as f32, 0.5]).collect(),
+                track_id: 7,
             }],
             inference_ns: 123,
             queue_ns: 456,
@@ -207,5 +223,7 @@ mod tests {
         let raw = gst::meta::CustomMeta::from_buffer(&buffer, META_NAME).unwrap();
         let boxes = raw.structure().get::<glib::Bytes>("boxes").unwrap();
         assert_eq!(&boxes[..4], &1.0f32.to_le_bytes(), "little-endian f32");
+        let ids = raw.structure().get::<glib::Bytes>("track-ids").unwrap();
+        assert_eq!(&ids[..], &7u64.to_le_bytes(), "little-endian u64");
     }
 }

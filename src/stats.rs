@@ -135,6 +135,8 @@ pub struct StreamReport {
     pub queued: u64,
     pub paused: bool,
     pub pause_reason: &'static str,
+    /// The stream's latency budget, ns; 0 = none (not live, or off).
+    pub latency_budget: u64,
 }
 
 fn latency_fields(mut b: gst::structure::Builder, prefix: &str, l: &Latency, with_max: bool) -> gst::structure::Builder {
@@ -160,8 +162,11 @@ pub fn structure(stats: &Stats, reports: &[StreamReport], provider: &str, prepro
         total.frames_in += r.counters.frames_in;
         total.frames_out += r.counters.frames_out;
         total.dropped += r.counters.dropped;
+        total.late += r.counters.late;
         total.passed += r.counters.passed;
+        total.budget_missed += r.counters.budget_missed;
     }
+    let latency_budget = reports.iter().map(|r| r.latency_budget).max().unwrap_or(0);
     let mut b = gst::Structure::builder("posebatch-stats");
     for r in reports {
         let empty = StreamStats::default();
@@ -173,7 +178,10 @@ pub fn structure(stats: &Stats, reports: &[StreamReport], provider: &str, prepro
             .field("frames-in", r.counters.frames_in)
             .field("frames-out", r.counters.frames_out)
             .field("dropped", r.counters.dropped)
+            .field("late", r.counters.late)
             .field("passed", r.counters.passed)
+            .field("budget-missed", r.counters.budget_missed)
+            .field("latency-budget", r.latency_budget)
             .field("queued", r.queued)
             .field("fps", s.fps())
             .field("paused", r.paused)
@@ -188,7 +196,10 @@ pub fn structure(stats: &Stats, reports: &[StreamReport], provider: &str, prepro
         .field("frames-in", total.frames_in)
         .field("frames-out", total.frames_out)
         .field("dropped", total.dropped)
+        .field("late", total.late)
         .field("passed", total.passed)
+        .field("budget-missed", total.budget_missed)
+        .field("latency-budget", latency_budget)
         .field("fps", fps)
         .field("batches", stats.batches)
         .field(
@@ -242,10 +253,13 @@ mod tests {
         let mut stats = Stats::default();
         stats.stream(0).end_to_end.record(5_000_000);
         stats.batch(2, 7_000_000, None);
-        let c = Counters { frames_in: 3, frames_out: 2, dropped: 1, passed: 0 };
-        let reports = [StreamReport { index: 0, counters: c, queued: 0, paused: false, pause_reason: "" }];
+        let c = Counters { frames_in: 4, frames_out: 2, dropped: 1, late: 1, passed: 0, budget_missed: 1 };
+        let reports =
+            [StreamReport { index: 0, counters: c, queued: 0, paused: false, pause_reason: "", latency_budget: 500_000_000 }];
         let s = structure(&stats, &reports, "cpu", "cpu");
-        assert_eq!(s.get::<u64>("frames-in").unwrap(), 3);
+        assert_eq!(s.get::<u64>("frames-in").unwrap(), 4);
+        assert_eq!((s.get::<u64>("late").unwrap(), s.get::<u64>("budget-missed").unwrap()), (1, 1));
+        assert_eq!(s.get::<u64>("latency-budget").unwrap(), 500_000_000);
         assert_eq!(s.get::<f64>("mean-batch-size").unwrap(), 2.0);
         let s0 = s.get::<gst::Structure>("stream-0").unwrap();
         assert!((s0.get::<u64>("e2e-latency-p50").unwrap() as i64 - 5_000_000).abs() < 10_000);

@@ -89,6 +89,7 @@ fn reference_people(frame: &Value) -> Vec<Person> {
                     let k = f32s(k);
                     [k[0], k[1], k[2]]
                 }).collect(),
+                track_id: 0,
             }
         })
         .collect()

@@ -259,8 +259,9 @@ fn overflow_block_loses_nothing() {
 fn overflow_drop_oldest_drops_and_accounts_exactly() {
     let (s, with, without) = run_overflow("drop-oldest", true);
     assert_eq!(counter(&s, "frames-in"), 60);
-    assert!(counter(&s, "dropped") > 0, "a source faster than inference loses frames: {s}");
-    assert_eq!(counter(&s, "frames-in"), counter(&s, "frames-out") + counter(&s, "dropped"));
+    let lost = counter(&s, "dropped") + counter(&s, "late");
+    assert!(lost > 0, "a source faster than inference loses frames (to overflow or the latency budget): {s}");
+    assert_eq!(counter(&s, "frames-in"), counter(&s, "frames-out") + lost);
     assert_eq!((with as u64, without), (counter(&s, "frames-out"), 0));
 }
 
@@ -278,7 +279,7 @@ fn overflow_pass_oldest_pushes_frames_on_without_inference() {
 #[test]
 fn overflow_auto_drops_for_live_sources_and_blocks_for_files() {
     let (live, ..) = run_overflow("auto", true);
-    assert!(counter(&live, "dropped") > 0, "{live}");
+    assert!(counter(&live, "dropped") + counter(&live, "late") > 0, "{live}");
     let (file, ..) = run_overflow("auto", false);
     assert_eq!(counter(&file, "dropped"), 0, "{file}");
     assert_eq!(counter(&file, "frames-out"), 60);

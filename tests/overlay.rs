@@ -170,7 +170,7 @@ fn one_person(dx: f32, scale: f32) -> Person {
     for (i, x, y) in [(5, 30.0, 40.0), (6, 50.0, 40.0), (11, 32.0, 70.0), (12, 48.0, 70.0), (0, 40.0, 25.0)] {
         kp[i] = [(x + dx) * scale, y * scale, 0.9];
     }
-    Person { bbox: [(20.0 + dx) * scale, 15.0 * scale, (60.0 + dx) * scale, 110.0 * scale], score: 0.9, keypoints: kp }
+    Person { bbox: [(20.0 + dx) * scale, 15.0 * scale, (60.0 + dx) * scale, 110.0 * scale], score: 0.9, keypoints: kp, track_id: 0 }
 }
 
 fn meta_of(people: Vec<Person>, w: i32, h: i32) -> PoseMeta {
@@ -234,6 +234,28 @@ fn a_person_keeps_their_colour_as_they_move_and_a_newcomer_gets_another() {
     assert_eq!(colours[0], vec![PALETTE[0]]);
     assert_eq!(colours[1], vec![PALETTE[1], PALETTE[0]], "the first person keeps colour 0");
     assert_eq!(colours[2], vec![PALETTE[0], PALETTE[1]], "both keep theirs");
+}
+
+#[test]
+fn people_with_track_ids_are_drawn_in_their_track_colour() {
+    common::init();
+    let mut h = Harness::new("poseoverlay");
+    let tracked = |dx: f32, id: u64| Person { track_id: id, ..one_person(dx, 1.0) };
+    let mut colours = Vec::new();
+    // Track 5 then track 9 alone in the first spot: their own colours, whatever was there.
+    for (step, people) in [vec![tracked(0.0, 5)], vec![tracked(0.0, 9), tracked(60.0, 5)]].into_iter().enumerate() {
+        let meta = meta_of(people, 128, 128);
+        let (caps, buffer) = frame_with_person(gst_video::VideoFormat::Rgbx, 128, 128, &meta);
+        if step == 0 {
+            h.set_src_caps(caps);
+        }
+        let out = h.push_and_pull(buffer).unwrap();
+        let map = out.map_readable().unwrap();
+        let meta = PoseMeta::from_buffer(&out).unwrap();
+        colours.push(meta.people.iter().map(|p| rgbx_at(&map, 128 * 4, p.keypoints[0][0] as usize, p.keypoints[0][1] as usize)).collect::<Vec<_>>());
+    }
+    assert_eq!(colours[0], vec![PALETTE[4]], "track 5 has the fifth colour");
+    assert_eq!(colours[1], vec![PALETTE[8], PALETTE[4]], "track 9 its own, though in track 5's place; 5 keeps its colour");
 }
 
 #[test]

@@ -64,7 +64,7 @@ fn finish(pipeline: &gst::Pipeline) {
 fn assert_exact_accounting(pb: &gst::Element, n: usize) {
     for i in 0..n {
         let s = stream_stats(pb, i);
-        assert_eq!(count(&s, "frames-in"), count(&s, "frames-out") + count(&s, "dropped"), "stream {i}: {s}");
+        assert_eq!(count(&s, "frames-in"), count(&s, "frames-out") + count(&s, "dropped") + count(&s, "late"), "stream {i}: {s}");
         assert_eq!(count(&s, "queued"), 0, "stream {i}: {s}");
     }
 }

@@ -10,6 +10,9 @@ pub struct Args {
     pub height: u32,
     pub fps: u32,
     pub live: bool,
+    /// Synthetic frames drawn by videotestsrc one by one (costing CPU like a decoder), not
+    /// one frame repeated.
+    pub drawn: bool,
     pub batch_size: u32,
     pub batch_timeout_ms: u64,
     pub input_size: u32,
@@ -19,6 +22,9 @@ pub struct Args {
     pub precision: String,
     pub overflow: String,
     pub threads: u32,
+    /// posebatch's latency-budget in ms; None = the element's default.
+    pub latency_budget_ms: Option<u64>,
+    pub tracking: bool,
     pub json: Option<PathBuf>,
     pub baseline: bool,
     pub sweep: Vec<usize>,
@@ -33,10 +39,12 @@ pub struct Args {
 pub const USAGE: &str = "\
 benchmark: N streams through one posebatch; prints per-stream and summary tables and PASS/FAIL.
 
-sources:   --synthetic (default: live videotestsrc)  |  --videos a.mp4 b.mp4 ...
+sources:   --synthetic (default: live videotestsrc, one frame repeated)  |  --videos a.mp4 b.mp4 ...
            --num-streams N (4)  --width W (1920)  --height H (1080)  --fps F (30)  --live true|false (true)
+           --drawn (synthetic frames drawn one by one, pattern ball: sources that cost CPU, as decoders do)
 element:   --batch-size B (8)  --batch-timeout MS (40)  --input-size S (640)  --provider auto|cpu|cuda|tensorrt
            --precision auto|fp32|fp16  --overflow auto|block|drop-oldest|pass-oldest  --threads T (0)
+           --latency-budget MS (the element's default; 0 = off)  --tracking true|false (true)
 length:    --duration SECONDS (10)  or  --frames N (per stream)
 output:    --json out.json  --baseline  --sweep 1,2,4,8,16  --sweep-duration SECONDS (--duration)
            --plot sweep.png (benchmark-sweep.png)
@@ -51,6 +59,7 @@ impl Args {
             height: 1080,
             fps: 30,
             live: true,
+            drawn: false,
             batch_size: 8,
             batch_timeout_ms: 40,
             input_size: 640,
@@ -60,6 +69,8 @@ impl Args {
             precision: "auto".into(),
             overflow: "auto".into(),
             threads: 0,
+            latency_budget_ms: None,
+            tracking: true,
             json: None,
             baseline: false,
             sweep: Vec::new(),
@@ -87,6 +98,7 @@ impl Args {
                 "--height" => a.height = num(&arg, value()?)?,
                 "--fps" => a.fps = num(&arg, value()?)?,
                 "--live" => a.live = num(&arg, value()?)?,
+                "--drawn" => a.drawn = true,
                 "--batch-size" => a.batch_size = num(&arg, value()?)?,
                 "--batch-timeout" => a.batch_timeout_ms = num(&arg, value()?)?,
                 "--input-size" => a.input_size = num(&arg, value()?)?,
@@ -96,6 +108,8 @@ impl Args {
                 "--precision" => a.precision = value()?,
                 "--overflow" => a.overflow = value()?,
                 "--threads" => a.threads = num(&arg, value()?)?,
+                "--latency-budget" => a.latency_budget_ms = Some(num(&arg, value()?)?),
+                "--tracking" => a.tracking = num(&arg, value()?)?,
                 "--json" => a.json = Some(value()?.into()),
                 "--baseline" => a.baseline = true,
                 "--sweep" => {

@@ -21,6 +21,8 @@ pub struct StreamResult {
     pub e2e_max_ms: f64,
     pub capture_p50_ms: Option<f64>,
     pub capture_p99_ms: Option<f64>,
+    pub late: u64,
+    pub budget_missed: u64,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -47,6 +49,41 @@ pub struct Measurement {
     pub peak_rss_mb: f64,
     pub gpu_memory_peak_mb: Option<f64>,
     pub gpu_process_memory_peak_mb: Option<f64>,
+    /// The latency budget the element worked to (ms); None when off.
+    pub latency_budget_ms: Option<f64>,
+    /// Capture-to-sink latency p99 (pipeline clock at the sink minus the buffer's running
+    /// time; live sources) in each third of the run: flat when latency is bounded.
+    pub capture_p99_by_third_ms: Option<[f64; 3]>,
+}
+
+/// Capture-to-sink latency of every buffer reaching a sink: (seconds into the run, ns).
+type Samples = std::sync::Arc<std::sync::Mutex<Vec<(f64, u64)>>>;
+
+/// Records each buffer's capture-to-sink latency at `sink`'s pad.
+fn record_capture_latency(pipeline: &gst::Pipeline, sink: &gst::Element, start: Instant, samples: Samples) {
+    let pipeline = pipeline.downgrade();
+    sink.static_pad("sink").unwrap().add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        let (Some(gst::PadProbeData::Buffer(buffer)), Some(pipeline)) = (&info.data, pipeline.upgrade()) else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let segment = pad.sticky_event::<gst::event::Segment>(0).and_then(|e| e.segment().clone().downcast::<gst::ClockTime>().ok());
+        let running = buffer.pts().and_then(|pts| segment?.to_running_time(pts));
+        let now = pipeline.clock().map(|c| c.time()).zip(pipeline.base_time()).and_then(|(t, b)| t.checked_sub(b));
+        if let (Some(running), Some(now)) = (running, now) {
+            samples.lock().unwrap().push((start.elapsed().as_secs_f64(), now.nseconds().saturating_sub(running.nseconds())));
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// p99 of the samples in each third of `seconds`.
+fn p99_by_third(samples: &[(f64, u64)], seconds: f64) -> Option<[f64; 3]> {
+    let third = |k: f64| {
+        let mut v: Vec<u64> = samples.iter().filter(|(t, _)| *t >= k * seconds / 3.0 && *t < (k + 1.0) * seconds / 3.0).map(|s| s.1).collect();
+        v.sort_unstable();
+        v.get(((v.len() as f64 - 1.0) * 0.99).round() as usize).map(|ns| *ns as f64 / 1e6)
+    };
+    Some([third(0.0)?, third(1.0)?, third(2.0)?])
 }
 
 fn ms(s: &gst::StructureRef, field: &str) -> f64 {
@@ -55,7 +92,16 @@ fn ms(s: &gst::StructureRef, field: &str) -> f64 {
 
 fn source(args: &Args, i: usize) -> String {
     let limit = args.frames.map_or(String::new(), |n| format!("num-buffers={n}"));
-    if args.videos.is_empty() {
+    if args.videos.is_empty() && args.drawn {
+        // Every frame drawn: the sources compete with inference for the CPU.
+        format!(
+            "videotestsrc is-live={} pattern=ball {limit} ! video/x-raw,format=NV12,width={w},height={h},framerate={}/1",
+            args.live,
+            args.fps,
+            w = args.width,
+            h = args.height,
+        )
+    } else if args.videos.is_empty() {
         // One rendered frame repeated by imagefreeze: a camera-like source that costs
         // nothing, so the CPU measures posebatch rather than videotestsrc's drawing.
         format!(
@@ -78,17 +124,21 @@ fn source(args: &Args, i: usize) -> String {
 
 pub fn run(args: &Args, num_streams: usize, quiet: bool) -> Result<Measurement, String> {
     let mut launch = format!(
-        "posebatch name=p max-batch-size={} batch-timeout={} input-size={} execution-provider={} precision={} overflow={} threads={} stats-interval=0",
+        "posebatch name=p max-batch-size={} batch-timeout={} input-size={} execution-provider={} precision={} overflow={} threads={} tracking={} stats-interval=0",
         args.batch_size,
         args.batch_timeout_ms * 1_000_000,
         args.input_size,
         args.provider,
         args.precision,
         args.overflow,
-        args.threads
+        args.threads,
+        args.tracking
     );
+    if let Some(ms) = args.latency_budget_ms {
+        launch += &format!(" latency-budget={}", ms * 1_000_000);
+    }
     for i in 0..num_streams {
-        launch += &format!(" {} ! p.sink_{i} p.src_{i} ! fakesink sync=false", source(args, i));
+        launch += &format!(" {} ! p.sink_{i} p.src_{i} ! fakesink name=out{i} sync=false", source(args, i));
     }
     let pipeline = gst::parse::launch(&launch)
         .map_err(|e| e.to_string())?
@@ -96,6 +146,14 @@ pub fn run(args: &Args, num_streams: usize, quiet: bool) -> Result<Measurement, 
         .map_err(|_| "not a pipeline")?;
     let pb = pipeline.by_name("p").ok_or("no posebatch")?;
     let bus = pipeline.bus().unwrap();
+    let samples = Samples::default();
+    let run_start = Instant::now();
+    if args.source_rate().is_some() {
+        for i in 0..num_streams {
+            let sink = pipeline.by_name(&format!("out{i}")).ok_or("no sink")?;
+            record_capture_latency(&pipeline, &sink, run_start, samples.clone());
+        }
+    }
     pipeline.set_state(gst::State::Playing).map_err(|e| format!("could not start: {e}"))?;
 
     let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new((args.duration_s * 10.0) as u64) };
@@ -148,6 +206,8 @@ pub fn run(args: &Args, num_streams: usize, quiet: bool) -> Result<Measurement, 
             e2e_max_ms: ms(&s, "e2e-latency-max"),
             capture_p50_ms: s.has_field("capture-latency-p50").then(|| ms(&s, "capture-latency-p50")),
             capture_p99_ms: s.has_field("capture-latency-p99").then(|| ms(&s, "capture-latency-p99")),
+            late: s.get("late").unwrap_or(0),
+            budget_missed: s.get("budget-missed").unwrap_or(0),
         })
         .collect();
     let total_in: u64 = streams.iter().map(|s| s.frames_in).sum();
@@ -174,6 +234,8 @@ pub fn run(args: &Args, num_streams: usize, quiet: bool) -> Result<Measurement, 
         peak_rss_mb: stats.get::<u64>("peak-rss").unwrap_or(0) as f64 / 1e6,
         gpu_memory_peak_mb: mb("gpu-memory-peak"),
         gpu_process_memory_peak_mb: mb("gpu-process-memory-peak"),
+        latency_budget_ms: stats.get::<u64>("latency-budget").ok().filter(|ns| *ns > 0).map(|ns| ns as f64 / 1e6),
+        capture_p99_by_third_ms: p99_by_third(&samples.lock().unwrap(), run_start.elapsed().as_secs_f64()),
         streams,
     })
 }

@@ -21,14 +21,14 @@ fn opt(v: Option<f64>) -> String {
 
 pub fn print_streams(m: &Measurement) {
     println!(
-        "\n{:<7} {:>9} {:>9} {:>8} {:>7} {:>7} {:>9} {:>9} {:>9} {:>10}",
-        "stream", "in", "out", "dropped", "passed", "fps", "e2e p50", "e2e p99", "e2e max", "capt p99"
+        "\n{:<7} {:>9} {:>9} {:>8} {:>6} {:>7} {:>7} {:>7} {:>9} {:>9} {:>9} {:>10}",
+        "stream", "in", "out", "dropped", "late", "missed", "passed", "fps", "e2e p50", "e2e p99", "e2e max", "capt p99"
     );
     for s in &m.streams {
         println!(
-            "{:<7} {:>9} {:>9} {:>8} {:>7} {:>7.2} {:>7.1}ms {:>7.1}ms {:>7.1}ms {:>8}ms",
-            s.index, s.frames_in, s.frames_out, s.dropped, s.passed, s.fps, s.e2e_p50_ms, s.e2e_p99_ms, s.e2e_max_ms,
-            opt(s.capture_p99_ms)
+            "{:<7} {:>9} {:>9} {:>8} {:>6} {:>7} {:>7} {:>7.2} {:>7.1}ms {:>7.1}ms {:>7.1}ms {:>8}ms",
+            s.index, s.frames_in, s.frames_out, s.dropped, s.late, s.budget_missed, s.passed, s.fps, s.e2e_p50_ms,
+            s.e2e_p99_ms, s.e2e_max_ms, opt(s.capture_p99_ms)
         );
     }
 }
@@ -48,6 +48,10 @@ pub fn print_summary(m: &Measurement, baseline: Option<&Baseline>) {
         println!("  GPU preprocessing      p99 {p99:.2} ms per batch (upload + letterbox, gpu time)");
     }
     println!("  dropped                {:.1} %", m.drop_percent);
+    if let Some([a, b, c]) = m.capture_p99_by_third_ms {
+        let budget = m.latency_budget_ms.map_or("no budget".into(), |ms| format!("budget {ms:.0} ms"));
+        println!("  capture-to-sink p99    {a:.1} / {b:.1} / {c:.1} ms in each third of the run ({budget})");
+    }
     println!("  peak GPU memory        {} MB (process {} MB)", opt(m.gpu_memory_peak_mb), opt(m.gpu_process_memory_peak_mb));
     println!("  peak RSS               {:.0} MB", m.peak_rss_mb);
     if let Some(b) = baseline {

@@ -106,6 +106,14 @@ pub struct BatchResult {
     pub gpu_times: Option<GpuTimes>,
 }
 
+/// What the warm-up measured, on a grey frame.
+#[derive(Clone, Copy, Debug)]
+pub struct WarmUp {
+    pub one_frame: Duration,
+    pub max_batch_size: usize,
+    pub full_batch: Duration,
+}
+
 /// A session with its binding, and the owner of the CUDA stream the session was told to
 /// run on. Fields drop in order: the binding and the session (which may still queue work
 /// on the stream) before the stream, whatever became of the preprocessing that made it.
@@ -274,17 +282,21 @@ impl Engine {
         self.infer_grey_frames(1, &DecodeParams::default()).map(|_| ()).map_err(|e| e.to_string())
     }
 
-    /// Runs the model on every batch size it will see before the first real frame, so no
-    /// batch pays for first-time work (allocations, and on a GPU cuDNN's algorithm choice
-    /// and kernel loading for each new input shape). On the CPU nothing depends on the
-    /// batch size, so one frame is enough. Returns one frame's inference time (a second run
-    /// of one frame), which sizes the latency the element reports.
-    pub fn warm_up(&mut self, max_batch_size: usize, params: &DecodeParams) -> Result<Duration, EngineError> {
-        let sizes = if self.provider == "cpu" { 1 } else { max_batch_size.max(1) };
-        for n in 1..=sizes {
+    /// Runs the model before the first real frame so that no batch pays for first-time
+    /// work: on a GPU every batch size it will see (cuDNN's algorithm choice and kernel
+    /// loading happen per input shape); on the CPU one frame and the largest batch (the
+    /// memory arena then holds every smaller batch too). Then times one frame and a full
+    /// batch, a second time each: the latency the element reports and the cost model's
+    /// first guess.
+    pub fn warm_up(&mut self, max_batch_size: usize, params: &DecodeParams) -> Result<WarmUp, EngineError> {
+        let max = max_batch_size.max(1);
+        let sizes: Vec<usize> = if self.provider == "cpu" { vec![1, max] } else { (1..=max).collect() };
+        for n in sizes {
             self.infer_grey_frames(n, params)?;
         }
-        Ok(self.infer_grey_frames(1, params)?.inference_time)
+        let full_batch = self.infer_grey_frames(max, params)?.inference_time;
+        let one_frame = self.infer_grey_frames(1, params)?.inference_time;
+        Ok(WarmUp { one_frame, max_batch_size: max, full_batch })
     }
 
     /// Runs `n` grey frames of the model's input size.

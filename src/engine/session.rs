@@ -52,9 +52,15 @@ pub fn gpu_provider_compiled_in() -> bool {
     environment().is_ok() && ep::CUDA::is_available().unwrap_or(false)
 }
 
+/// A session builder with posebatch's CPU threading: `threads` intra-op threads (0 = ONNX
+/// Runtime's default) that sleep rather than spin between operators. Spinning threads burn
+/// the CPU that decoders and live sources need: measured here with eight live sources
+/// drawing 1080p30 on two cores, inference ran twice as fast without spinning (3.84 against
+/// 1.96 frames/s) and the sources kept their rate, for 3 % less throughput on an idle machine.
 fn builder(threads: usize) -> Result<SessionBuilder, EngineError> {
     let env = environment()?;
-    let mut b = Session::builder(env).map_err(|e| EngineError::Runtime(e.to_string()))?;
+    let runtime = |e: ort::Error| EngineError::Runtime(e.to_string());
+    let mut b = Session::builder(env).map_err(runtime)?.with_intra_op_spinning(false).map_err(|e| runtime(e.into()))?;
     if threads > 0 {
         b = b.with_intra_threads(threads).map_err(|e| EngineError::Runtime(e.to_string()))?;
     }

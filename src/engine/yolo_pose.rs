@@ -73,6 +73,7 @@ pub fn decode_image(
                 bbox: [x1, y1, x2, y2],
                 score,
                 keypoints,
+                track_id: 0,
             }
         })
         .collect()

@@ -144,20 +144,30 @@ impl PoseBatch {
     /// The `stats` property and the `posebatch-stats` message.
     pub(super) fn stats(&self) -> gst::Structure {
         let (provider, preprocessing) = self.model_placement();
-        let reports: Vec<stats::StreamReport> = {
+        let (mut reports, upstream): (Vec<stats::StreamReport>, Vec<(bool, gst::ClockTime)>) = {
             let state = self.shared.lock();
             let batcher = &state.batcher;
             batcher
                 .streams()
-                .map(|index| stats::StreamReport {
-                    index,
-                    counters: batcher.counters(index).unwrap_or_default(),
-                    queued: batcher.frames_waiting(index),
-                    paused: batcher.is_paused(index),
-                    pause_reason: batcher.paused_by(index).map_or("", PauseReason::as_str),
+                .map(|index| {
+                    let stream = state.streams.get(&index);
+                    let report = stats::StreamReport {
+                        index,
+                        counters: batcher.counters(index).unwrap_or_default(),
+                        queued: batcher.frames_waiting(index),
+                        paused: batcher.is_paused(index),
+                        pause_reason: batcher.paused_by(index).map_or("", PauseReason::as_str),
+                        latency_budget: 0,
+                    };
+                    let live = stream.is_some_and(|s| s.live == Some(true));
+                    (report, (live, stream.map_or(gst::ClockTime::ZERO, |s| s.upstream_latency)))
                 })
-                .collect()
+                .unzip()
         };
+        // The budgets read the settings and the state again: outside the state lock.
+        for (report, (live, upstream_latency)) in reports.iter_mut().zip(upstream) {
+            report.latency_budget = self.budget(live, upstream_latency).unwrap_or(0);
+        }
         stats::structure(&self.stats.lock().unwrap(), &reports, provider, preprocessing)
     }
 }

@@ -4,6 +4,7 @@
 //! file: `sink.rs`, `source.rs`, `inference.rs`, `control.rs`; `state.rs` says which locks
 //! they share and in what order.
 
+use std::collections::BTreeMap;
 use std::sync::{LazyLock, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -21,6 +22,7 @@ use crate::formats;
 use crate::memory_guard::{MemoryGuard, MemoryMonitor};
 use crate::periodic::Periodic;
 use crate::stats::Stats;
+use crate::tracker::Tracker;
 
 pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("posebatch", gst::DebugColorFlags::empty(), Some("Batched pose estimation"))
@@ -47,6 +49,8 @@ pub struct PoseBatch {
     /// its polling interval; else NVML.
     pub(super) monitor_override: Mutex<Option<(Box<dyn MemoryMonitor>, Duration)>>,
     pub(super) stats: Mutex<Stats>,
+    /// Each stream's tracker; used by the batch thread, reset on flushes.
+    pub(super) trackers: Mutex<BTreeMap<u32, Tracker>>,
 }
 
 impl Default for PoseBatch {
@@ -67,6 +71,7 @@ impl Default for PoseBatch {
             memory_guard: Mutex::new(MemoryGuard::default()),
             monitor_override: Mutex::new(None),
             stats: Mutex::new(Stats::default()),
+            trackers: Mutex::new(BTreeMap::new()),
         }
     }
 }
@@ -149,10 +154,7 @@ impl PoseBatch {
         let src_templ = self.obj().pad_template("src_%u").expect("template exists");
         let srcpad = gst::Pad::builder_from_template(&src_templ)
             .name(format!("src_{index}"))
-            .event_function(|pad, parent, event| {
-                // Upstream events (seek, QoS, navigation) go to this stream's sink pad.
-                guarded(parent, || false, |_| gst::Pad::event_default(pad, parent, event))
-            })
+            .event_function(move |pad, parent, event| guarded(parent, || false, |imp| imp.src_event(index, pad, event)))
             .query_function(move |pad, parent, query| guarded(parent, || false, |imp| imp.src_query(index, pad, query)))
             .iterate_internal_links_function(move |_, parent| {
                 guarded(parent, no_links, |imp| imp.linked_pad(index, |s| s.sinkpad.clone().upcast()))
@@ -310,6 +312,7 @@ impl ElementImpl for PoseBatch {
             stream
         };
         self.memory_guard.lock().unwrap().forget(index);
+        self.trackers.lock().unwrap().remove(&index);
         let element = self.obj();
         if let Some(stream) = stream {
             stream.output.wake();

@@ -11,9 +11,10 @@ use gst::subclass::prelude::*;
 use super::imp::{CAT, PoseBatch};
 use super::state::Frame;
 use crate::batcher::BatchFrame;
-use crate::engine::{Engine, FrameView};
+use crate::engine::{Engine, FrameView, WarmUp};
 use crate::formats;
-use crate::meta::PoseMeta;
+use crate::meta::{Person, PoseMeta};
+use crate::tracker::Tracker;
 
 /// The model READY loaded, and what is known about it.
 pub struct LoadedModel {
@@ -25,6 +26,8 @@ pub struct LoadedModel {
     pub preprocessing: &'static str,
     /// Inference time of one frame, measured at READY; sizes the reported latency.
     pub frame_inference_time: Duration,
+    /// One frame and a full batch timed at READY: the cost model's first guess.
+    warm_up: WarmUp,
 }
 
 impl PoseBatch {
@@ -43,10 +46,11 @@ impl PoseBatch {
         for warning in &engine.warnings {
             gst::element_imp_warning!(self, gst::LibraryError::Init, ("{warning}"));
         }
-        let frame_inference_time = engine.warm_up(config.max_batch_size, &params).map_err(|e| {
+        let warm_up = engine.warm_up(config.max_batch_size, &params).map_err(|e| {
             gst::element_imp_error!(self, gst::LibraryError::Failed, ("warm-up inference failed: {e}"));
             gst::StateChangeError
         })?;
+        let frame_inference_time = warm_up.one_frame;
         gst::info!(
             CAT,
             imp = self,
@@ -60,6 +64,7 @@ impl PoseBatch {
             provider: engine.provider,
             preprocessing: engine.preprocessing,
             frame_inference_time,
+            warm_up,
             engine: Mutex::new(engine),
         };
         *self.model.lock().unwrap() = Some(Arc::new(model));
@@ -103,31 +108,68 @@ impl PoseBatch {
             gst::element_imp_error!(self, gst::LibraryError::Failed, ("no model loaded"));
             return;
         };
+        // What the warm-up measured is what the cost model starts from.
+        {
+            let w = model.warm_up;
+            let mut state = self.shared.lock();
+            state.batcher.record_batch(1, w.one_frame.as_nanos() as u64);
+            state.batcher.record_batch(w.max_batch_size, w.full_batch.as_nanos() as u64);
+        }
         loop {
-            let (batch_id, batch) = {
+            let (batch_id, batch, late) = {
                 let mut state = self.shared.lock();
                 loop {
                     if !state.running {
                         return;
                     }
                     let now = self.now();
+                    // Frames that cannot make their deadline even alone go now.
+                    let late = state.batcher.take_late(now);
                     if let Some(batch) = state.batcher.next_batch(now) {
                         let id = state.next_batch_id;
                         state.next_batch_id += 1;
-                        break (id, batch);
+                        break (id, batch, late);
                     }
-                    let timeout =
-                        state.batcher.deadline().map(|d| Duration::from_nanos(d.saturating_sub(now).max(100_000)));
+                    if !late.is_empty() {
+                        state.wake_outputs(); // events behind the dropped frames may be free
+                        drop(state);
+                        self.report_late(late);
+                        state = self.shared.lock();
+                        continue;
+                    }
+                    let timeout = state.batcher.wake_time().map(|t| Duration::from_nanos(t.saturating_sub(now).max(100_000)));
                     state = self.shared.wait_for_batch(state, timeout);
                 }
             };
             // The queues have room again.
             self.shared.wake_producers();
+            self.report_late(late);
             let started = self.now();
+            let size = batch.len();
             let frames = self.infer_batch(&model, batch_id, batch, started);
             let mut state = self.shared.lock();
+            state.batcher.record_batch(size, self.now().saturating_sub(started));
             state.batcher.complete_batch(frames);
             state.wake_outputs();
+        }
+    }
+
+    /// Gives the people of each frame their track IDs, frame by frame in stream order, on
+    /// each frame's timestamp (its arrival when it has none).
+    fn track(&self, batch: &[BatchFrame<Frame>], people: &mut [Vec<Person>]) {
+        let (tracking, config) = {
+            let s = self.settings.lock().unwrap();
+            (s.tracking, s.tracker_config())
+        };
+        if !tracking {
+            return;
+        }
+        let mut trackers = self.trackers.lock().unwrap();
+        for (f, people) in batch.iter().zip(people) {
+            let time = f.frame.buffer.pts().map_or(f.frame.arrival, |pts| pts.nseconds());
+            let tracker = trackers.entry(f.stream).or_insert_with(|| Tracker::new(config));
+            tracker.set_config(config);
+            tracker.update(time, people);
         }
     }
 
@@ -165,6 +207,8 @@ impl PoseBatch {
                 return batch.into_iter().map(|f| (f.stream, f.frame)).collect();
             }
         };
+        let mut people_per_frame = result.people;
+        self.track(&batch, &mut people_per_frame);
         let inference_ns = result.inference_time.as_nanos() as u64;
         {
             let mut stats = self.stats.lock().unwrap();
@@ -176,7 +220,7 @@ impl PoseBatch {
         gst::trace!(CAT, imp = self, "batch {batch_id}: {batch_size} frames in {:?}", result.inference_time);
         batch
             .into_iter()
-            .zip(result.people)
+            .zip(people_per_frame)
             .map(|(f, people)| {
                 let mut frame = f.frame;
                 let meta = PoseMeta {

@@ -4,8 +4,8 @@
 //! Files, one job each: `imp.rs` the element (pads, state changes), `properties.rs` its
 //! properties and signals, `state.rs` the shared state and lock order, `sink.rs` buffers and
 //! events coming in, `inference.rs` the model and the batch thread, `source.rs` each
-//! stream's output task and queries, `control.rs` pause/resume, the memory guard and stats,
-//! `sinkpad.rs` the request pad type.
+//! stream's output task and queries, `latency.rs` the latency budget and QoS, `control.rs`
+//! pause/resume, the memory guard and stats, `sinkpad.rs` the request pad type.
 
 use gst::glib;
 use gst::prelude::*;
@@ -14,6 +14,7 @@ use gst::subclass::prelude::*;
 mod control;
 mod imp;
 mod inference;
+mod latency;
 pub(crate) mod properties;
 mod sink;
 mod sinkpad;

@@ -10,6 +10,7 @@ use gst::subclass::prelude::*;
 
 use crate::batcher::{self, BatchConfig, Nanos, Overflow};
 use crate::engine::{self, DecodeParams, EngineConfig, Precision, Provider};
+use crate::tracker::{self, TrackerConfig};
 
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
 #[repr(u32)]
@@ -72,6 +73,10 @@ pub const DEFAULT_THREADS: u32 = 0;
 pub const DEFAULT_VRAM_LIMIT: f64 = 0.9;
 pub const DEFAULT_VRAM_RESUME: f64 = 0.8;
 pub const DEFAULT_STATS_INTERVAL: Nanos = 1000 * MS;
+/// `latency-budget`: the latency the element reports (GST_CLOCK_TIME_NONE = "auto").
+pub const LATENCY_BUDGET_AUTO: Nanos = u64::MAX;
+/// `latency-budget` that turns deadlines off.
+pub const LATENCY_BUDGET_OFF: Nanos = 0;
 
 /// The element's settings, as its properties set them.
 #[derive(Debug, Clone)]
@@ -92,6 +97,9 @@ pub struct Settings {
     pub vram_limit: f64,
     pub vram_resume: f64,
     pub stats_interval: Nanos,
+    pub latency_budget: Nanos,
+    pub tracking: bool,
+    pub track_timeout: Nanos,
 }
 
 impl Default for Settings {
@@ -113,6 +121,9 @@ impl Default for Settings {
             vram_limit: DEFAULT_VRAM_LIMIT,
             vram_resume: DEFAULT_VRAM_RESUME,
             stats_interval: DEFAULT_STATS_INTERVAL,
+            latency_budget: LATENCY_BUDGET_AUTO,
+            tracking: true,
+            track_timeout: tracker::DEFAULT_TRACK_TIMEOUT,
         }
     }
 }
@@ -124,6 +135,10 @@ impl Settings {
             batch_timeout: self.batch_timeout,
             queue_size: self.queue_size as usize,
         }
+    }
+
+    pub fn tracker_config(&self) -> TrackerConfig {
+        TrackerConfig { timeout: self.track_timeout, ..TrackerConfig::default() }
     }
 
     pub fn decode_params(&self) -> DecodeParams {
@@ -175,6 +190,9 @@ impl Settings {
             "vram-limit" => self.vram_limit = value.get().expect(get),
             "vram-resume" => self.vram_resume = value.get().expect(get),
             "stats-interval" => self.stats_interval = value.get().expect(get),
+            "latency-budget" => self.latency_budget = value.get().expect(get),
+            "tracking" => self.tracking = value.get().expect(get),
+            "track-timeout" => self.track_timeout = value.get().expect(get),
             _ => unimplemented!(),
         }
     }
@@ -198,6 +216,9 @@ impl Settings {
             "vram-limit" => self.vram_limit.to_value(),
             "vram-resume" => self.vram_resume.to_value(),
             "stats-interval" => self.stats_interval.to_value(),
+            "latency-budget" => self.latency_budget.to_value(),
+            "tracking" => self.tracking.to_value(),
+            "track-timeout" => self.track_timeout.to_value(),
             _ => unimplemented!(),
         }
     }
@@ -315,6 +336,28 @@ pub fn param_specs() -> &'static [glib::ParamSpec] {
                 .nick("Stats interval")
                 .blurb("Period of the posebatch-stats bus message (ns, 0 = off)")
                 .default_value(d.stats_interval)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecUInt64::builder("latency-budget")
+                .nick("Latency budget")
+                .blurb(
+                    "Most a live frame may take from capture (its running time) to leaving its source pad, ns; frames that \
+                     cannot make it are dropped before inference. 18446744073709551615 (GST_CLOCK_TIME_NONE) = the latency \
+                     the element reports, 0 = off",
+                )
+                .default_value(d.latency_budget)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecBoolean::builder("tracking")
+                .nick("Tracking")
+                .blurb("Give each person a track ID that stays with them from frame to frame (PoseMeta track-ids)")
+                .default_value(d.tracking)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecUInt64::builder("track-timeout")
+                .nick("Track timeout")
+                .blurb("How long a person unseen keeps their track ID, ns of stream time")
+                .default_value(d.track_timeout)
                 .mutable_playing()
                 .build(),
             glib::ParamSpecBoxed::builder::<gst::Structure>("stats")

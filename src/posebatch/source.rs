@@ -32,9 +32,9 @@ impl PoseBatch {
                     return false;
                 }
                 let (live, min, max) = upstream.result();
-                let ours = self.added_latency();
-                gst::debug!(CAT, obj = pad, "upstream latency {min} (live {live}), adding {ours}");
-                q.set(live, min + ours, max.map(|m| m + ours));
+                let ours = self.reported_latency(min);
+                gst::debug!(CAT, obj = pad, "upstream latency {min} (live {live}), answering {ours}");
+                q.set(live, ours, max.map(|m| m.max(ours)));
                 true
             }
             gst::QueryViewMut::Custom(q) if q.structure().is_some_and(|s| s.name() == STREAM_QUERY) => {
@@ -45,16 +45,13 @@ impl PoseBatch {
         }
     }
 
-    /// The latency posebatch adds: the batch timeout plus one full batch's inference.
-    fn added_latency(&self) -> gst::ClockTime {
-        let (batch_timeout, max_batch_size) = {
-            let s = self.settings.lock().unwrap();
-            (s.batch_timeout, s.max_batch_size)
-        };
-        let streams = self.shared.lock().streams.len().max(1) as u32;
-        let batch = streams.min(max_batch_size.max(1));
-        let inference = self.frame_inference_time() * batch;
-        gst::ClockTime::from_nseconds(batch_timeout) + gst::ClockTime::from_nseconds(inference.as_nanos() as u64)
+    /// Upstream events on stream `index`'s source pad (seek, QoS, navigation) go on to its
+    /// sink pad; a QoS report is also remembered, to drop frames that would be late.
+    pub(super) fn src_event(&self, index: u32, pad: &gst::Pad, event: gst::Event) -> bool {
+        if let gst::EventView::Qos(qos) = event.view() {
+            self.downstream_qos(index, qos);
+        }
+        gst::Pad::event_default(pad, Some(&*self.obj()), event)
     }
 
     pub(super) fn src_activate_mode(&self, index: u32, pad: &gst::Pad, active: bool) -> Result<(), gst::LoggableError> {
@@ -135,7 +132,7 @@ impl PoseBatch {
             if !state.running || !state.streams.contains_key(&index) {
                 return None;
             }
-            if let Some(item) = state.batcher.pop_output(index) {
+            if let Some(item) = state.batcher.pop_output(index, self.now()) {
                 break item;
             }
             state = output.wait(state);

@@ -11,7 +11,7 @@
 //!   1. `PoseBatch::settings`
 //!   2. `Shared::state` (waited on with `batch_ready`, `room` and each `StreamOutput::ready`)
 //!   3. `StreamOutput::flow`, `PoseBatch::stats`, `PoseBatch::memory_guard`,
-//!      `PoseBatch::model`, `PoseBatch::workers`
+//!      `PoseBatch::model`, `PoseBatch::workers`, `PoseBatch::trackers`
 //! The loaded model's engine lock is taken by the batch thread alone, with no other held.
 
 use std::collections::BTreeMap;
@@ -20,11 +20,13 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use super::sinkpad::PoseBatchSinkPad;
 use crate::batcher::Batcher;
 
-/// A queued frame: the buffer, the caps it came with, and when it arrived (element clock).
+/// A queued frame: the buffer, the caps it came with, when it arrived (element clock) and,
+/// for a live stream, when it was captured (its running time).
 pub struct Frame {
     pub buffer: gst::Buffer,
     pub info: gst_video::VideoInfo,
     pub arrival: u64,
+    pub running_time: Option<gst::ClockTime>,
 }
 
 /// What a stream's queue carries besides frames.
@@ -76,8 +78,12 @@ pub struct StreamPads {
     pub output: Arc<StreamOutput>,
     /// The caps of the frames arriving now.
     pub info: Option<gst_video::VideoInfo>,
-    /// Whether upstream is live; decided at the first buffer (for overflow=auto).
+    /// Whether upstream is live, and its minimum latency; asked at the first buffer (for
+    /// overflow=auto and the latency budget).
     pub live: Option<bool>,
+    pub upstream_latency: gst::ClockTime,
+    /// The earliest running time worth delivering, from a downstream QoS report.
+    pub qos_earliest: Option<gst::ClockTime>,
     /// The blocking probe that holds upstream while the batcher has the stream paused.
     pub pause_probe: Option<gst::PadProbeId>,
     /// Where the last pushed buffer ended (PTS + duration): where a pause's GAP starts.
@@ -94,6 +100,8 @@ impl StreamPads {
             output: Arc::default(),
             info: None,
             live: None,
+            upstream_latency: gst::ClockTime::ZERO,
+            qos_earliest: None,
             pause_probe: None,
             next_ts: None,
             segment: None,

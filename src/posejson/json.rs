@@ -14,9 +14,9 @@ fn number(out: &mut String, v: f32) {
     }
 }
 
-/// `{"stream":0,"pts":123,"width":1088,"height":1920,"poses":[{"box":[..],"score":..,"keypoints":[[x,y,c],..]}]}`
-/// `pts` is null for a buffer without a timestamp. A frame without PoseMeta has no poses
-/// and the size from its caps.
+/// `{"stream":0,"pts":123,"width":1088,"height":1920,"poses":[{"id":7,"box":[..],"score":..,"keypoints":[[x,y,c],..]}]}`
+/// `pts` is null for a buffer without a timestamp, `id` for a person without a track ID. A
+/// frame without PoseMeta has no poses and the size from its caps.
 pub fn frame_line(meta: Option<&PoseMeta>, stream: u32, pts: Option<u64>, width: i32, height: i32) -> String {
     let mut out = String::with_capacity(256);
     let stream = meta.map_or(stream, |m| m.stream_index);
@@ -33,7 +33,11 @@ pub fn frame_line(meta: Option<&PoseMeta>, stream: u32, pts: Option<u64>, width:
         if i > 0 {
             out.push(',');
         }
-        out.push_str("{\"box\":[");
+        if person.track_id > 0 {
+            let _ = write!(out, "{{\"id\":{},\"box\":[", person.track_id);
+        } else {
+            out.push_str("{\"id\":null,\"box\":[");
+        }
         for (j, v) in person.bbox.iter().enumerate() {
             if j > 0 {
                 out.push(',');
@@ -73,13 +77,16 @@ mod tests {
             width: 1088,
             height: 1920,
             num_keypoints: 2,
-            people: vec![Person { bbox: [1.0, 2.5, 3.0, 4.0], score: 0.91, keypoints: vec![[5.0, 6.0, 0.5], [7.0, f32::NAN, 0.25]] }],
+            people: vec![
+                Person { bbox: [1.0, 2.5, 3.0, 4.0], score: 0.91, keypoints: vec![[5.0, 6.0, 0.5], [7.0, f32::NAN, 0.25]], track_id: 7 },
+                Person { bbox: [0.0; 4], score: 0.3, keypoints: vec![], track_id: 0 },
+            ],
             ..Default::default()
         };
         let line = frame_line(Some(&meta), 0, Some(123), 0, 0);
         assert_eq!(
             line,
-            "{\"stream\":1,\"pts\":123,\"width\":1088,\"height\":1920,\"poses\":[{\"box\":[1,2.5,3,4],\"score\":0.91,\"keypoints\":[[5,6,0.5],[7,null,0.25]]}]}\n"
+            "{\"stream\":1,\"pts\":123,\"width\":1088,\"height\":1920,\"poses\":[{\"id\":7,\"box\":[1,2.5,3,4],\"score\":0.91,\"keypoints\":[[5,6,0.5],[7,null,0.25]]},{\"id\":null,\"box\":[0,0,0,0],\"score\":0.3,\"keypoints\":[]}]}\n"
         );
         assert_eq!(
             frame_line(None, 3, None, 640, 480),

@@ -211,6 +211,12 @@ pub fn draw_person(canvas: &mut Canvas, bbox: [f32; 4], keypoints: &[[f32; 3]], 
     }
 }
 
+/// The palette colour of track `id` (> 0): the same person keeps it for as long as
+/// posebatch tracks them.
+pub fn track_colour(id: u64) -> usize {
+    ((id.max(1) - 1) % PALETTE.len() as u64) as usize
+}
+
 /// Minimum overlap with a previous frame's box to inherit its colour.
 pub const TRACK_IOU: f32 = 0.3;
 

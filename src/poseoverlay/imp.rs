@@ -166,7 +166,14 @@ impl VideoFilterImpl for PoseOverlay {
             if meta.height > 0 { height as f32 / meta.height as f32 } else { 1.0 },
         ];
         let style = *self.style.lock().unwrap();
-        let colours = self.tracker.lock().unwrap().assign(&meta.people.iter().map(|p| p.bbox).collect::<Vec<_>>());
+        // By track ID when posebatch tracks people; by box overlap with the previous frame
+        // otherwise (meta without IDs, people it does not track).
+        let by_overlap = self.tracker.lock().unwrap().assign(&meta.people.iter().map(|p| p.bbox).collect::<Vec<_>>());
+        let colours = meta
+            .people
+            .iter()
+            .zip(by_overlap)
+            .map(|(p, colour)| if p.track_id > 0 { draw::track_colour(p.track_id) } else { colour });
         let data = frame.plane_data_mut(0).map_err(|_| gst::FlowError::Error)?;
         let Some(mut canvas) = Canvas::new(data, width, height, stride, layout) else {
             gst::element_imp_error!(self, gst::StreamError::Format, ("frame buffer smaller than {width}x{height} at stride {stride}"));
