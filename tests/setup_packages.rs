@@ -69,10 +69,9 @@ fn elements_in(text: &str) -> BTreeSet<String> {
             found.insert(word.to_string());
         }
         // The element after the link: the next word that is not a line continuation.
-        if let Some(next) = tokens[i + 1..].iter().find(|t| !matches!(**t, "\\" | "\"" | "+")) {
-            if let Some(word) = element_word(next) {
-                found.insert(word.to_string());
-            }
+        let next = tokens[i + 1..].iter().find(|t| !matches!(**t, "\\" | "\"" | "+"));
+        if let Some(word) = next.and_then(|next| element_word(next)) {
+            found.insert(word.to_string());
         }
     }
     for call in ["ElementFactory::make(\"", "ElementFactory.make(\"", "gst_element_factory_make (\""] {

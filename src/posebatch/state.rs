@@ -12,6 +12,7 @@
 //!   2. `Shared::state` (waited on with `batch_ready`, `room` and each `StreamOutput::ready`)
 //!   3. `StreamOutput::flow`, `PoseBatch::stats`, `PoseBatch::memory_guard`,
 //!      `PoseBatch::model`, `PoseBatch::workers`, `PoseBatch::trackers`
+//!
 //! The loaded model's engine lock is taken by the batch thread alone, with no other held.
 
 use std::collections::BTreeMap;

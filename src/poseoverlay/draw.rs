@@ -69,7 +69,7 @@ impl<'a> Canvas<'a> {
         let row = &mut self.data[y * self.stride..];
         for x in x0..x1 {
             let a = coverage(x);
-            if !(a > 0.0) {
+            if a.is_nan() || a <= 0.0 {
                 continue;
             }
             let a = (a.min(1.0) * 256.0) as u32;
@@ -100,7 +100,7 @@ impl<'a> Canvas<'a> {
     /// A line from `a` to `b`, `width` pixels wide, with round ends (a capsule).
     pub fn line(&mut self, a: [f32; 2], b: [f32; 2], width: f32, colour: Rgb) {
         let r = width / 2.0;
-        if !(r > 0.0) || !a.iter().chain(&b).all(|v| v.is_finite()) {
+        if r.is_nan() || r <= 0.0 || !a.iter().chain(&b).all(|v| v.is_finite()) {
             return;
         }
         let reach = r + 0.5; // coverage reaches 0 half a pixel outside the edge
@@ -141,7 +141,7 @@ impl<'a> Canvas<'a> {
 
     /// A filled disc of `radius` pixels around `c`.
     pub fn disc(&mut self, c: [f32; 2], radius: f32, colour: Rgb) {
-        if !(radius > 0.0) || !c.iter().all(|v| v.is_finite()) {
+        if radius.is_nan() || radius <= 0.0 || !c.iter().all(|v| v.is_finite()) {
             return;
         }
         let reach = radius + 0.5;

@@ -52,12 +52,12 @@ impl BoxMotion {
     pub fn update(&mut self, bbox: &[f32; 4], time: u64) {
         let dt = seconds(self.time, time);
         let measured = to_state(bbox);
-        for i in 0..4 {
-            let predicted = self.state[i] + self.velocity[i] * dt;
-            let residual = measured[i] - predicted;
-            self.state[i] = predicted + ALPHA * residual;
+        for ((state, velocity), measured) in self.state.iter_mut().zip(&mut self.velocity).zip(measured) {
+            let predicted = *state + *velocity * dt;
+            let residual = measured - predicted;
+            *state = predicted + ALPHA * residual;
             if dt > 0.0 {
-                self.velocity[i] += BETA * residual / dt;
+                *velocity += BETA * residual / dt;
             }
         }
         self.time = self.time.max(time);
