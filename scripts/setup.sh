@@ -96,6 +96,21 @@ if [ "$GPU" = 1 ] && [ ! -e "$CUDA_STAMP" ]; then
     rm -rf "$tmp"
 fi
 
+# ---- the test inference server ------------------------------------------------------------
+# tests/remote.rs serves the model over the Open Inference Protocol (KServe V2 gRPC) with
+# MLServer and checks posebatch's requests against NVIDIA's own client (tritonclient), in a
+# virtualenv of their own (scripts/remote/ has the model runtime).
+REMOTE_VENV="$DATA/remote-venv"
+REMOTE_PACKAGES="mlserver==1.7.1 onnxruntime==$ORT_VERSION onnx==1.23.2 tritonclient[grpc]==2.73.0"
+REMOTE_STAMP="$REMOTE_VENV/.installed-$(echo "$REMOTE_PACKAGES" | md5sum | cut -c1-8)"
+if [ ! -e "$REMOTE_STAMP" ]; then
+    say "installing the test inference server (MLServer, tritonclient) into $REMOTE_VENV"
+    rm -rf "$REMOTE_VENV"
+    python3 -m venv "$REMOTE_VENV"
+    "$REMOTE_VENV/bin/pip" install --quiet --disable-pip-version-check $REMOTE_PACKAGES
+    touch "$REMOTE_STAMP"
+fi
+
 # ---- model --------------------------------------------------------------------------------
 MODELS="$DATA/models"
 mkdir -p "$MODELS"

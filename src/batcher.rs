@@ -683,6 +683,16 @@ impl<F, E> Batcher<F, E> {
     /// dropped and returned if its stream was flushed or removed meanwhile), and what waited
     /// behind them is released.
     pub fn complete_batch(&mut self, frames: impl IntoIterator<Item = (u32, F)>) -> Vec<F> {
+        self.complete(frames, true)
+    }
+
+    /// A batch's frames could not go through inference (the inference server is away):
+    /// they go out as `complete_batch` sends them, but passed on (counted `passed`).
+    pub fn complete_batch_without_inference(&mut self, frames: impl IntoIterator<Item = (u32, F)>) -> Vec<F> {
+        self.complete(frames, false)
+    }
+
+    fn complete(&mut self, frames: impl IntoIterator<Item = (u32, F)>, inferred: bool) -> Vec<F> {
         let mut dropped = Vec::new();
         for (index, frame) in frames {
             let Some(s) = self.streams.get_mut(&index) else {
@@ -696,7 +706,8 @@ impl<F, E> Batcher<F, E> {
                 s.counters.dropped += 1;
                 dropped.push(frame);
             } else {
-                s.outbox.push_back(Outgoing { output: Output::Frame(frame), deadline });
+                let output = if inferred { Output::Frame(frame) } else { Output::Pass(frame) };
+                s.outbox.push_back(Outgoing { output, deadline });
             }
         }
         for s in self.streams.values_mut() {

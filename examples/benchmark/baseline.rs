@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
-use gstposebatch::bench::{DecodeParams, Engine, EngineConfig, Precision, Provider};
+use gstposebatch::bench::{DecodeParams, Engine, EngineConfig, Precision, Provider, RemoteConfig};
 
 use crate::args::Args;
 
@@ -62,6 +62,11 @@ pub fn run(args: &Args, batch_size: usize, seconds: f64) -> Result<Baseline, Str
         input_size: args.input_size as usize,
         max_batch_size: batch_size,
         threads: args.threads as usize,
+        remote: args.inference_server.as_ref().map(|address| RemoteConfig {
+            address: address.clone(),
+            model: args.remote_model.clone(),
+            connect_timeout: std::time::Duration::from_secs(5),
+        }),
     };
     let mut engine = Engine::load(&config).map_err(|e| e.to_string())?;
     let infos: Vec<gst_video::VideoInfo> = samples

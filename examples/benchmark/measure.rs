@@ -134,6 +134,9 @@ pub fn run(args: &Args, num_streams: usize, quiet: bool) -> Result<Measurement, 
         args.threads,
         args.tracking
     );
+    if let Some(server) = &args.inference_server {
+        launch += &format!(" inference-server={server} remote-model={}", args.remote_model);
+    }
     if let Some(ms) = args.latency_budget_ms {
         launch += &format!(" latency-budget={}", ms * 1_000_000);
     }

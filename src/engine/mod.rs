@@ -5,9 +5,11 @@
 
 mod binding;
 pub mod gpu;
+mod model_check;
 mod parallel;
 mod placement;
 pub mod preprocess;
+mod remote;
 mod session;
 #[cfg(test)]
 mod test_frames;
@@ -17,9 +19,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
-use ort::value::{DynValue, Tensor};
+use ort::value::Tensor;
 
 use binding::BoundSession;
+use model_check::{InputType, ModelDescription};
+use remote::{RemoteError, RemoteModel};
 use gpu::{GpuPreprocessor, GpuTimes};
 
 use parallel::spread_over_cores;
@@ -43,14 +47,18 @@ pub enum EngineError {
     Input(String),
     /// The run failed.
     Inference(String),
+    /// The remote inference server cannot be reached now: this batch goes on without poses.
+    Unavailable(String),
 }
 
 impl std::fmt::Display for EngineError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            EngineError::Runtime(m) | EngineError::Model(m) | EngineError::Input(m) | EngineError::Inference(m) => {
-                f.write_str(m)
-            }
+            EngineError::Runtime(m)
+            | EngineError::Model(m)
+            | EngineError::Input(m)
+            | EngineError::Inference(m)
+            | EngineError::Unavailable(m) => f.write_str(m),
         }
     }
 }
@@ -80,7 +88,24 @@ pub struct EngineConfig {
     pub max_batch_size: usize,
     /// CPU inference threads; 0 = ONNX Runtime's default.
     pub threads: usize,
+    /// Run the model on an inference server instead (then `model`, `provider`, `device_id`,
+    /// `precision` and `threads` are the server's business).
+    pub remote: Option<RemoteConfig>,
 }
+
+/// A model on an inference server (Open Inference Protocol, gRPC).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RemoteConfig {
+    /// `host:port` or `grpc://host:port`.
+    pub address: String,
+    /// The model's name there, optionally `name:version`.
+    pub model: String,
+    /// How long connecting and the first calls may take.
+    pub connect_timeout: Duration,
+}
+
+/// How long a remote batch may take when the caller sets no limit.
+pub const DEFAULT_REMOTE_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -92,6 +117,7 @@ impl Default for EngineConfig {
             input_size: DEFAULT_INPUT_SIZE,
             max_batch_size: crate::batcher::DEFAULT_MAX_BATCH_SIZE,
             threads: 0,
+            remote: None,
         }
     }
 }
@@ -127,88 +153,62 @@ struct Runner {
     session: ort::session::Session,
 }
 
+/// Where batches run. One per element, so the variants' size difference does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Backend {
+    /// ONNX Runtime in this process; frames letterboxed on the GPU when `gpu` is there.
+    Local { run: OnStream<Runner, std::sync::Arc<cudarc::driver::CudaStream>>, gpu: Option<GpuPreprocessor> },
+    /// A model on an inference server; frames letterboxed here.
+    Remote(RemoteModel),
+}
+
 pub struct Engine {
-    run: OnStream<Runner, std::sync::Arc<cudarc::driver::CudaStream>>,
-    /// Preprocessing on the GPU; None = letterboxed on the CPU.
-    gpu: Option<GpuPreprocessor>,
+    backend: Backend,
     num_keypoints: usize,
     input_size: usize,
-    /// The provider the session really runs on ("cpu", "cuda", "tensorrt").
+    /// Where the model runs: "cpu", "cuda", "tensorrt" or "remote".
     pub provider: &'static str,
     /// Where frames are letterboxed: "gpu" or "cpu".
     pub preprocessing: &'static str,
     /// The GPU the session runs on, e.g. "NVIDIA H200 (sm_90)"; None on the CPU.
     pub device: Option<String>,
-    pub model_path: PathBuf,
+    /// The model: its file, or its name and server.
+    pub model: String,
     /// Things the user should hear about (a provider that fell back to CPU).
     pub warnings: Vec<String>,
 }
 
-/// The model's keypoint count from its `kpt_shape` metadata (e.g. "[17, 3]").
-fn parse_kpt_shape(text: &str) -> Option<(usize, usize)> {
-    let nums: Vec<usize> = text
-        .trim_matches(|c| c == '[' || c == ']' || c == '(' || c == ')')
-        .split(',')
-        .map(|s| s.trim().parse().ok())
-        .collect::<Option<_>>()?;
-    match nums.as_slice() {
-        [k, d] => Some((*k, *d)),
-        _ => None,
-    }
-}
-
-/// Checks the model is a YOLO-pose model this engine can run; returns its keypoint count.
-fn validate(session: &ort::session::Session, path: &Path, input_size: usize) -> Result<usize, EngineError> {
+/// What a local ONNX Runtime session says about its model, for `model_check`.
+fn describe(session: &ort::session::Session, path: &Path) -> Result<ModelDescription, EngineError> {
     let bad = |why: String| EngineError::Model(format!("{} is not a YOLO pose model: {why}", path.display()));
     let metadata = session.metadata().map_err(|e| bad(e.to_string()))?;
-    if let Some(task) = metadata.custom("task")
-        && task != "pose"
-    {
-        return Err(bad(format!("its task is \"{task}\"")));
-    }
-    let [input] = session.inputs() else {
-        return Err(bad(format!("it has {} inputs, one image input expected", session.inputs().len())));
+    let input_type = |t: Option<ort::value::TensorElementType>| match t {
+        Some(ort::value::TensorElementType::Float32) => Some(InputType::Float32),
+        _ => None, // an ONNX file is run on floats: a uint8 model is for servers
     };
-    let shape = input.dtype().tensor_shape().ok_or_else(|| bad("its input is not a tensor".into()))?;
-    if input.dtype().tensor_type() != Some(ort::value::TensorElementType::Float32) {
-        return Err(bad("its input is not float32".into()));
-    }
-    let dims: &[i64] = shape;
-    if dims.len() != 4 || !(dims[1] == 3 || dims[1] < 0) {
-        return Err(bad(format!("input shape {dims:?}, [batch, 3, height, width] expected")));
-    }
-    let Some(output) = session.outputs().first() else {
-        return Err(bad("it has no output".into()));
-    };
-    let out_dims: &[i64] = output.dtype().tensor_shape().ok_or_else(|| bad("its output is not a tensor".into()))?;
-    let num_keypoints = match metadata.custom("kpt_shape").as_deref().map(parse_kpt_shape) {
-        Some(Some((k, 3))) => k,
-        Some(_) => return Err(bad("its kpt_shape is not [k, 3]".into())),
-        None => 17,
-    };
-    let channels = 5 + 3 * num_keypoints as i64;
-    if out_dims.len() != 3 || !(out_dims[1] == channels || out_dims[1] < 0) {
-        return Err(bad(format!(
-            "output shape {out_dims:?}, [batch, {channels}, anchors] expected"
-        )));
-    }
-    // A pose model with a fixed input size needs input-size to match.
-    for &side in &dims[2..] {
-        if side > 0 && side as usize != input_size {
-            return Err(EngineError::Model(format!(
-                "{} takes {side}x{side} input only; set input-size={side}",
-                path.display()
-            )));
-        }
-    }
-    Ok(num_keypoints)
+    Ok(ModelDescription {
+        name: path.display().to_string(),
+        inputs: session
+            .inputs()
+            .iter()
+            .map(|i| (input_type(i.dtype().tensor_type()), i.dtype().tensor_shape().map_or_else(Vec::new, |s| s.to_vec())))
+            .collect(),
+        outputs: session.outputs().iter().map(|o| o.dtype().tensor_shape().map_or_else(Vec::new, |s| s.to_vec())).collect(),
+        task: metadata.custom("task"),
+        kpt_shape: metadata.custom("kpt_shape"),
+    })
 }
 
-/// Letterboxes every frame into its slot of a host tensor, over the CPU cores.
-fn letterbox_on_cpu(frames: &[FrameView], size: usize, input: &mut Tensor<f32>) -> Result<Vec<Letterbox>, String> {
-    let (_, values) = input.try_extract_tensor_mut::<f32>().map_err(|e| format!("input tensor: {e}"))?;
-    let mut slots: Vec<&mut [f32]> = values.chunks_exact_mut(3 * size * size).collect();
+/// Letterboxes every frame into its slot of `values` (n x 3 x size x size), over the CPU cores.
+fn letterbox_on_cpu<T: preprocess::Level>(frames: &[FrameView], size: usize, values: &mut [T]) -> Result<Vec<Letterbox>, String> {
+    let mut slots: Vec<&mut [T]> = values.chunks_exact_mut(3 * size * size).collect();
     spread_over_cores(frames, &mut slots, |frame, out| preprocess::letterbox_into(frame, size, out).map_err(|e| e.0))
+}
+
+/// The same into a host tensor of ONNX Runtime's.
+fn letterbox_into_tensor(frames: &[FrameView], size: usize, input: &mut Tensor<f32>) -> Result<Vec<Letterbox>, String> {
+    let (_, values) = input.try_extract_tensor_mut::<f32>().map_err(|e| format!("input tensor: {e}"))?;
+    letterbox_on_cpu(frames, size, values)
 }
 
 /// Where the input tensor lives: the CUDA arena when the GPU letterboxes, else the CPU
@@ -232,7 +232,7 @@ fn output_memory(provider: &str, device_id: u32) -> Result<MemoryInfo<'static>, 
 }
 
 impl Engine {
-    /// Loads the model where it can run and validates it.
+    /// Loads the model where it can run (or finds it on its server) and validates it.
     pub fn load(config: &EngineConfig) -> Result<Engine, EngineError> {
         if config.input_size == 0 || !config.input_size.is_multiple_of(32) {
             return Err(EngineError::Model(format!(
@@ -240,35 +240,53 @@ impl Engine {
                 config.input_size
             )));
         }
+        if let Some(remote) = &config.remote {
+            let model = RemoteModel::connect(&remote.address, &remote.model, config.input_size, remote.connect_timeout)?;
+            return Ok(Engine {
+                num_keypoints: model.num_keypoints,
+                input_size: config.input_size,
+                provider: "remote",
+                preprocessing: "cpu",
+                device: None,
+                model: format!("{} at {}", remote.model, model.address()),
+                warnings: Vec::new(),
+                backend: Backend::Remote(model),
+            });
+        }
         let placed = placement::place(config)?;
-        let num_keypoints = validate(&placed.session, &placed.model_path, config.input_size)?;
+        let (_, num_keypoints) = model_check::check(&describe(&placed.session, &placed.model_path)?, config.input_size)?;
         let gpu = placed.preprocessor;
-        let bind = |on_gpu: bool| -> Result<BoundSession, EngineError> {
-            BoundSession::new(&placed.session, input_memory(on_gpu, config.device_id)?, output_memory(placed.provider, config.device_id)?)
-                .map_err(EngineError::Runtime)
-        };
-        let bound = bind(gpu.is_some())?;
+        let bound = BoundSession::new(
+            &placed.session,
+            input_memory(gpu.is_some(), config.device_id)?,
+            output_memory(placed.provider, config.device_id)?,
+        )
+        .map_err(EngineError::Runtime)?;
         let mut engine = Engine {
-            run: OnStream { runner: Runner { bound, session: placed.session }, _stream: placed.stream },
             preprocessing: if gpu.is_some() { "gpu" } else { "cpu" },
             device: gpu.as_ref().map(|g| g.device_name.clone()),
-            gpu,
+            backend: Backend::Local {
+                run: OnStream { runner: Runner { bound, session: placed.session }, _stream: placed.stream },
+                gpu,
+            },
             num_keypoints,
             input_size: config.input_size,
             provider: placed.provider,
-            model_path: placed.model_path,
+            model: placed.model_path.display().to_string(),
             warnings: placed.warnings,
         };
         if let Err(why) = engine.check_gpu_preprocessing() {
             // The session stays on the stream (kept alive by `run`); only the letterbox moves.
-            engine.gpu = None;
+            if let Backend::Local { run, gpu } = &mut engine.backend {
+                *gpu = None;
+                run.runner.bound = BoundSession::new(
+                    &run.runner.session,
+                    input_memory(false, config.device_id)?,
+                    output_memory(engine.provider, config.device_id)?,
+                )
+                .map_err(EngineError::Runtime)?;
+            }
             engine.preprocessing = "cpu";
-            engine.run.runner.bound = BoundSession::new(
-                &engine.run.runner.session,
-                input_memory(false, config.device_id)?,
-                output_memory(engine.provider, config.device_id)?,
-            )
-            .map_err(EngineError::Runtime)?;
             engine.warnings.push(format!("GPU preprocessing failed its check, frames are letterboxed on the CPU: {why}"));
         }
         Ok(engine)
@@ -277,7 +295,7 @@ impl Engine {
     /// The GPU letterbox against the CPU's on test frames, then one frame through ONNX
     /// Runtime from GPU memory. Nothing to check when frames are letterboxed on the CPU.
     fn check_gpu_preprocessing(&mut self) -> Result<(), String> {
-        let Some(gpu) = self.gpu.as_mut() else { return Ok(()) };
+        let Backend::Local { gpu: Some(gpu), .. } = &mut self.backend else { return Ok(()) };
         gpu.check_against_cpu(self.input_size)?;
         self.infer_grey_frames(1, &DecodeParams::default()).map(|_| ()).map_err(|e| e.to_string())
     }
@@ -290,7 +308,8 @@ impl Engine {
     /// first guess.
     pub fn warm_up(&mut self, max_batch_size: usize, params: &DecodeParams) -> Result<WarmUp, EngineError> {
         let max = max_batch_size.max(1);
-        let sizes: Vec<usize> = if self.provider == "cpu" { vec![1, max] } else { (1..=max).collect() };
+        let on_gpu = matches!(self.provider, "cuda" | "tensorrt");
+        let sizes: Vec<usize> = if on_gpu { (1..=max).collect() } else { vec![1, max] };
         for n in sizes {
             self.infer_grey_frames(n, params)?;
         }
@@ -321,38 +340,74 @@ impl Engine {
     /// session runs there), one run, and decode each image's people back to its own frame
     /// pixels.
     pub fn infer(&mut self, frames: &[FrameView], params: &DecodeParams) -> Result<BatchResult, EngineError> {
+        self.infer_within(frames, params, None)
+    }
+
+    /// `infer`, waiting at most `timeout` for a remote server (default
+    /// `DEFAULT_REMOTE_TIMEOUT`); a local model takes the time it takes.
+    pub fn infer_within(
+        &mut self,
+        frames: &[FrameView],
+        params: &DecodeParams,
+        timeout: Option<Duration>,
+    ) -> Result<BatchResult, EngineError> {
         let start = Instant::now();
-        let size = self.input_size;
-        let Runner { bound, session } = &mut self.run.runner;
-        let gpu = &mut self.gpu;
-        let (outputs, letterboxes) = bound
-            .run(session, (frames.len(), size), |input| match gpu.as_mut() {
-                Some(gpu) => gpu.letterbox_batch(frames, size, input.data_ptr_mut() as u64),
-                None => letterbox_on_cpu(frames, size, input),
-            })
-            .map_err(EngineError::Inference)?;
-        // Before decoding: the end-of-inference event must not count CPU work.
-        let gpu_times = gpu.as_ref().map(|g| g.finish_batch()).transpose().map_err(EngineError::Inference)?;
-        let people = decode_output(&outputs[0], &letterboxes, self.num_keypoints, params)?;
+        let (size, num_keypoints) = (self.input_size, self.num_keypoints);
+        let (people, gpu_times) = match &mut self.backend {
+            Backend::Local { run, gpu } => {
+                let Runner { bound, session } = &mut run.runner;
+                let (outputs, letterboxes) = bound
+                    .run(session, (frames.len(), size), |input| match gpu.as_mut() {
+                        Some(gpu) => gpu.letterbox_batch(frames, size, input.data_ptr_mut() as u64),
+                        None => letterbox_into_tensor(frames, size, input),
+                    })
+                    .map_err(EngineError::Inference)?;
+                // Before decoding: the end-of-inference event must not count CPU work.
+                let gpu_times = gpu.as_ref().map(|g| g.finish_batch()).transpose().map_err(EngineError::Inference)?;
+                let (dims, data) = outputs[0].try_extract_tensor::<f32>().map_err(|e| EngineError::Inference(e.to_string()))?;
+                (decode_output(dims, data, &letterboxes, num_keypoints, params)?, gpu_times)
+            }
+            Backend::Remote(remote) => {
+                let values = 3 * size * size * frames.len();
+                let (bytes, letterboxes) = match remote.input_type {
+                    InputType::Uint8 => {
+                        let mut levels = vec![0u8; values];
+                        let letterboxes = letterbox_on_cpu(frames, size, &mut levels).map_err(EngineError::Input)?;
+                        (levels, letterboxes)
+                    }
+                    InputType::Float32 => {
+                        let mut floats = vec![0f32; values];
+                        let letterboxes = letterbox_on_cpu(frames, size, &mut floats).map_err(EngineError::Input)?;
+                        (floats.iter().flat_map(|v| v.to_le_bytes()).collect(), letterboxes)
+                    }
+                };
+                let (dims, data) = remote
+                    .infer(frames.len(), size, bytes, timeout.unwrap_or(DEFAULT_REMOTE_TIMEOUT))
+                    .map_err(|e| match e {
+                        RemoteError::Unavailable(why) => EngineError::Unavailable(why),
+                        RemoteError::Failed(why) => EngineError::Inference(why),
+                    })?;
+                (decode_output(&dims, &data, &letterboxes, num_keypoints, params)?, None)
+            }
+        };
         Ok(BatchResult { people, inference_time: start.elapsed(), gpu_times })
     }
 }
 
 /// Checks the model output `[batch, 5 + 3k, anchors]` and decodes each image's people.
 fn decode_output(
-    output: &DynValue,
+    dims: &[i64],
+    data: &[f32],
     letterboxes: &[Letterbox],
     num_keypoints: usize,
     params: &DecodeParams,
 ) -> Result<Vec<Vec<Person>>, EngineError> {
-    let (out_shape, data) = output.try_extract_tensor::<f32>().map_err(|e| EngineError::Inference(e.to_string()))?;
-    let out_dims: &[i64] = out_shape;
-    let [batch, channels, anchors] = out_dims else {
-        return Err(EngineError::Inference(format!("unexpected output shape {out_dims:?}")));
+    let [batch, channels, anchors] = dims else {
+        return Err(EngineError::Inference(format!("unexpected output shape {dims:?}")));
     };
     let (batch, channels, anchors) = (*batch as usize, *channels as usize, *anchors as usize);
-    if batch != letterboxes.len() || channels != 5 + 3 * num_keypoints {
-        return Err(EngineError::Inference(format!("unexpected output shape {out_dims:?}")));
+    if batch != letterboxes.len() || channels != 5 + 3 * num_keypoints || data.len() != batch * channels * anchors {
+        return Err(EngineError::Inference(format!("unexpected output shape {dims:?} ({} values)", data.len())));
     }
     Ok(letterboxes
         .iter()

@@ -117,7 +117,7 @@ impl Letterbox {
     }
 
     /// Model input pixel -> frame pixel, clamped to the frame.
-    pub fn to_frame(&self, x: f32, y: f32) -> (f32, f32) {
+    pub fn to_frame(self, x: f32, y: f32) -> (f32, f32) {
         let fx = (x - self.pad_left as f32) / self.gain;
         let fy = (y - self.pad_top as f32) / self.gain;
         (
@@ -176,8 +176,11 @@ fn bilinear(top: &[u8], bottom: &[u8], i0: usize, i1: usize, wx: f32, wy: f32) -
     t + (b - t) * wy
 }
 
-/// Grey padding value of the Ultralytics letterbox, normalised.
-pub const PAD_VALUE: f32 = 114.0 / 255.0;
+/// Grey padding level of the Ultralytics letterbox.
+const PAD_LEVEL: usize = 114;
+/// The same, normalised.
+#[cfg(test)]
+pub const PAD_VALUE: f32 = PAD_LEVEL as f32 / 255.0;
 
 /// Why a frame cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,8 +221,28 @@ pub fn plane_extents(frame: &FrameView) -> Result<[usize; 3], PreprocessError> {
     })
 }
 
-/// Letterboxes `frame` into `out`, a planar RGB tensor of `3 * size * size` values in 0..1.
-pub fn letterbox_into(frame: &FrameView, size: usize, out: &mut [f32]) -> Result<Letterbox, PreprocessError> {
+/// What a letterboxed channel value is stored as: the model's 0..1 float, or the 0..255
+/// level itself (for a served model that normalises its input: a quarter of the bytes).
+pub trait Level: Copy + Send + Sync {
+    /// The value of each 8-bit level.
+    fn levels() -> [Self; 256];
+}
+
+impl Level for f32 {
+    fn levels() -> [f32; 256] {
+        std::array::from_fn(|i| i as f32 / 255.0)
+    }
+}
+
+impl Level for u8 {
+    fn levels() -> [u8; 256] {
+        std::array::from_fn(|i| i as u8)
+    }
+}
+
+/// Letterboxes `frame` into `out`, a planar RGB tensor of `3 * size * size` levels (0..1
+/// floats, or 0..255 bytes).
+pub fn letterbox_into<T: Level>(frame: &FrameView, size: usize, out: &mut [T]) -> Result<Letterbox, PreprocessError> {
     let (w, h) = (frame.width, frame.height);
     plane_extents(frame)?;
     if size == 0 {
@@ -236,13 +259,14 @@ pub fn letterbox_into(frame: &FrameView, size: usize, out: &mut [f32]) -> Result
     let ys = Taps::new(h, lb.scaled_height, scale_y);
     let (r_out, rest) = out.split_at_mut(area);
     let (g_out, b_out) = rest.split_at_mut(area);
-    r_out.fill(PAD_VALUE);
-    g_out.fill(PAD_VALUE);
-    b_out.fill(PAD_VALUE);
-    // Round to an 8-bit level as OpenCV does, then normalise through a table: a cast and a
+    // Round to an 8-bit level as OpenCV does, then store it through a table: a cast and a
     // lookup are much cheaper than floor() and a division per channel.
-    let levels: [f32; 256] = std::array::from_fn(|i| i as f32 / 255.0);
+    let levels = T::levels();
     let level = |v: f32| levels[((v + 0.5) as i32).clamp(0, 255) as usize];
+    let pad = levels[PAD_LEVEL];
+    r_out.fill(pad);
+    g_out.fill(pad);
+    b_out.fill(pad);
 
     match frame.format {
         PixelFormat::Packed(layout) => {
@@ -355,6 +379,17 @@ mod tests {
         for c in 0..3 {
             assert!((out[c * 1024 + centre] - expected).abs() < 1e-6);
         }
+    }
+
+    #[test]
+    fn bytes_are_the_levels_the_floats_are_made_of() {
+        let (w, h) = (41, 23);
+        let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i * 37 % 256) as u8).collect();
+        let frame = FrameView { format: RGB, width: w, height: h, planes: [&rgb, &[], &[]], strides: [w * 3, 0, 0] };
+        let (mut floats, mut bytes) = (vec![0.0f32; 3 * 64 * 64], vec![0u8; 3 * 64 * 64]);
+        assert_eq!(letterbox_into(&frame, 64, &mut floats).unwrap(), letterbox_into(&frame, 64, &mut bytes).unwrap());
+        assert!(floats.iter().zip(&bytes).all(|(f, b)| *f == *b as f32 / 255.0), "a served model's x / 255 gives the same input");
+        assert_eq!(bytes[0], 114, "padding");
     }
 
     #[test]

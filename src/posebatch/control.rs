@@ -75,7 +75,7 @@ impl PoseBatch {
     /// is no GPU memory of ours to guard, and no warning about it).
     pub(super) fn start_memory_guard(&self) -> Option<Periodic> {
         let device_id = self.settings.lock().unwrap().device_id;
-        let on_gpu = self.model_placement().0 != "cpu";
+        let on_gpu = matches!(self.model_placement().0, "cuda" | "tensorrt");
         let (mut monitor, interval): (Box<dyn MemoryMonitor>, Duration) = match self.monitor_override.lock().unwrap().take() {
             Some(given) => given,
             None if !on_gpu => return None,

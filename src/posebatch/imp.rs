@@ -5,6 +5,7 @@
 //! they share and in what order.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::{LazyLock, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -51,6 +52,8 @@ pub struct PoseBatch {
     pub(super) stats: Mutex<Stats>,
     /// Each stream's tracker; used by the batch thread, reset on flushes.
     pub(super) trackers: Mutex<BTreeMap<u32, Tracker>>,
+    /// The inference server was lost (its warning given); set back when poses return.
+    pub(super) server_lost: AtomicBool,
 }
 
 impl Default for PoseBatch {
@@ -72,6 +75,7 @@ impl Default for PoseBatch {
             monitor_override: Mutex::new(None),
             stats: Mutex::new(Stats::default()),
             trackers: Mutex::new(BTreeMap::new()),
+            server_lost: AtomicBool::new(false),
         }
     }
 }

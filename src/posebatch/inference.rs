@@ -2,6 +2,7 @@
 //! takes each batch the batcher forms, runs it through the engine and attaches PoseMeta to
 //! its frames.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -9,12 +10,21 @@ use std::time::Duration;
 use gst::subclass::prelude::*;
 
 use super::imp::{CAT, PoseBatch};
+use super::properties::LATENCY_BUDGET_OFF;
 use super::state::Frame;
 use crate::batcher::BatchFrame;
-use crate::engine::{Engine, FrameView, WarmUp};
+use crate::engine::{DEFAULT_REMOTE_TIMEOUT, Engine, EngineError, FrameView, WarmUp};
 use crate::formats;
 use crate::meta::{Person, PoseMeta};
 use crate::tracker::Tracker;
+
+/// What became of a batch's frames.
+enum Ran {
+    /// Through inference (PoseMeta attached), or through a failed one (an element error).
+    Inferred(Vec<(u32, Frame)>),
+    /// The inference server could not be reached: on without poses.
+    WithoutInference(Vec<(u32, Frame)>),
+}
 
 /// The model READY loaded, and what is known about it.
 pub struct LoadedModel {
@@ -46,16 +56,26 @@ impl PoseBatch {
         for warning in &engine.warnings {
             gst::element_imp_warning!(self, gst::LibraryError::Init, ("{warning}"));
         }
-        let warm_up = engine.warm_up(config.max_batch_size, &params).map_err(|e| {
-            gst::element_imp_error!(self, gst::LibraryError::Failed, ("warm-up inference failed: {e}"));
-            gst::StateChangeError
-        })?;
+        let warm_up = match engine.warm_up(config.max_batch_size, &params) {
+            Ok(warm_up) => warm_up,
+            // A remote server that answers too slowly now may do better later: start with the
+            // longest a batch may wait as the time one takes.
+            Err(EngineError::Unavailable(why)) => {
+                gst::element_imp_warning!(self, gst::ResourceError::Read, ("inference server too slow at start: {why}"));
+                let slow = self.configured_remote_timeout();
+                WarmUp { one_frame: slow, max_batch_size: config.max_batch_size.max(1), full_batch: slow }
+            }
+            Err(e) => {
+                gst::element_imp_error!(self, gst::LibraryError::Failed, ("warm-up inference failed: {e}"));
+                return Err(gst::StateChangeError);
+            }
+        };
         let frame_inference_time = warm_up.one_frame;
         gst::info!(
             CAT,
             imp = self,
             "loaded {} on {} {} (preprocessing on {}), one frame in {frame_inference_time:?}",
-            engine.model_path.display(),
+            engine.model,
             engine.provider,
             engine.device.as_deref().unwrap_or(""),
             engine.preprocessing,
@@ -68,6 +88,7 @@ impl PoseBatch {
             engine: Mutex::new(engine),
         };
         *self.model.lock().unwrap() = Some(Arc::new(model));
+        self.server_lost.store(false, Ordering::Relaxed);
         Ok(())
     }
 
@@ -82,6 +103,31 @@ impl PoseBatch {
     /// (provider, preprocessing) of the loaded model; "none" before READY.
     pub(super) fn model_placement(&self) -> (&'static str, &'static str) {
         self.loaded_model().map_or(("none", "none"), |m| (m.provider, m.preprocessing))
+    }
+
+    /// `remote-timeout` when set, else a second (before the model is loaded the latency
+    /// budget is not known yet).
+    fn configured_remote_timeout(&self) -> Duration {
+        match self.settings.lock().unwrap().remote_timeout {
+            0 => DEFAULT_REMOTE_TIMEOUT,
+            ns => Duration::from_nanos(ns),
+        }
+    }
+
+    /// How long a batch may wait for a remote server: `remote-timeout`, else, for live
+    /// frames, the latency budget (a later answer is of no use), else a second.
+    fn remote_timeout(&self, batch: &[BatchFrame<Frame>]) -> Duration {
+        let (remote_timeout, budget) = {
+            let s = self.settings.lock().unwrap();
+            (s.remote_timeout, s.latency_budget)
+        };
+        let live = batch.iter().any(|f| f.frame.running_time.is_some());
+        match (remote_timeout, budget) {
+            (0, LATENCY_BUDGET_OFF) => DEFAULT_REMOTE_TIMEOUT,
+            (0, _) if live => Duration::from_nanos(self.reported_latency(gst::ClockTime::ZERO).nseconds()),
+            (0, _) => DEFAULT_REMOTE_TIMEOUT,
+            (ns, _) => Duration::from_nanos(ns),
+        }
     }
 
     pub(super) fn frame_inference_time(&self) -> Duration {
@@ -146,10 +192,17 @@ impl PoseBatch {
             self.report_late(late);
             let started = self.now();
             let size = batch.len();
-            let frames = self.infer_batch(&model, batch_id, batch, started);
+            let ran = self.infer_batch(&model, batch_id, batch, started);
             let mut state = self.shared.lock();
-            state.batcher.record_batch(size, self.now().saturating_sub(started));
-            state.batcher.complete_batch(frames);
+            match ran {
+                Ran::Inferred(frames) => {
+                    state.batcher.record_batch(size, self.now().saturating_sub(started));
+                    state.batcher.complete_batch(frames);
+                }
+                Ran::WithoutInference(frames) => {
+                    state.batcher.complete_batch_without_inference(frames);
+                }
+            }
             state.wake_outputs();
         }
     }
@@ -174,29 +227,42 @@ impl PoseBatch {
     }
 
     /// Runs inference on a batch and attaches PoseMeta; returns the frames for output.
-    fn infer_batch(&self, model: &LoadedModel, batch_id: u64, batch: Vec<BatchFrame<Frame>>, started: u64) -> Vec<(u32, Frame)> {
+    fn infer_batch(&self, model: &LoadedModel, batch_id: u64, batch: Vec<BatchFrame<Frame>>, started: u64) -> Ran {
         let params = self.settings.lock().unwrap().decode_params();
+        let timeout = self.remote_timeout(&batch);
         let result = {
             let mapped: Result<Vec<_>, _> = batch
                 .iter()
                 .map(|f| gst_video::VideoFrameRef::from_buffer_ref_readable(f.frame.buffer.as_ref(), &f.frame.info))
                 .collect();
             match mapped {
-                Err(e) => Err(format!("could not map a frame: {e}")),
+                Err(e) => Err(EngineError::Input(format!("could not map a frame: {e}"))),
                 Ok(mapped) => match mapped.iter().map(formats::view).collect::<Option<Vec<FrameView>>>() {
-                    None => Err("unsupported frame layout".to_string()),
+                    None => Err(EngineError::Input("unsupported frame layout".to_string())),
                     Some(views) => {
                         let mut engine = model.engine.lock().unwrap();
-                        engine.infer(&views, &params).map(|r| (r, engine.num_keypoints())).map_err(|e| e.to_string())
+                        engine.infer_within(&views, &params, Some(timeout)).map(|r| (r, engine.num_keypoints()))
                     }
                 },
             }
         };
         let batch_size = batch.len() as u32;
+        let frames = |batch: Vec<BatchFrame<Frame>>| batch.into_iter().map(|f| (f.stream, f.frame)).collect();
         let (result, num_keypoints) = match result {
             Ok(ok) => ok,
-            Err(message) => {
-                gst::element_imp_error!(self, gst::StreamError::Failed, ("inference failed: {message}"));
+            Err(EngineError::Unavailable(why)) => {
+                // Frames go on without poses; the user hears it once, and again when it is over.
+                if !self.server_lost.swap(true, Ordering::Relaxed) {
+                    gst::element_imp_warning!(
+                        self,
+                        gst::ResourceError::Read,
+                        ("inference server unavailable, frames go on without poses until it is back: {why}")
+                    );
+                }
+                return Ran::WithoutInference(frames(batch));
+            }
+            Err(e) => {
+                gst::element_imp_error!(self, gst::StreamError::Failed, ("inference failed: {e}"));
                 let state = self.shared.lock();
                 for f in &batch {
                     if let Some(s) = state.streams.get(&f.stream) {
@@ -204,9 +270,12 @@ impl PoseBatch {
                     }
                 }
                 drop(state);
-                return batch.into_iter().map(|f| (f.stream, f.frame)).collect();
+                return Ran::Inferred(frames(batch));
             }
         };
+        if self.server_lost.swap(false, Ordering::Relaxed) {
+            gst::element_imp_info!(self, gst::ResourceError::Read, ("inference server back: poses again"));
+        }
         let mut people_per_frame = result.people;
         self.track(&batch, &mut people_per_frame);
         let inference_ns = result.inference_time.as_nanos() as u64;
@@ -218,7 +287,7 @@ impl PoseBatch {
             }
         }
         gst::trace!(CAT, imp = self, "batch {batch_id}: {batch_size} frames in {:?}", result.inference_time);
-        batch
+        let frames = batch
             .into_iter()
             .zip(people_per_frame)
             .map(|(f, people)| {
@@ -240,6 +309,7 @@ impl PoseBatch {
                 }
                 (f.stream, frame)
             })
-            .collect()
+            .collect();
+        Ran::Inferred(frames)
     }
 }

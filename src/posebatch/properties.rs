@@ -9,7 +9,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use crate::batcher::{self, BatchConfig, Nanos, Overflow};
-use crate::engine::{self, DecodeParams, EngineConfig, Precision, Provider};
+use crate::engine::{self, DecodeParams, EngineConfig, Precision, Provider, RemoteConfig};
 use crate::tracker::{self, TrackerConfig};
 
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
@@ -77,6 +77,8 @@ pub const DEFAULT_STATS_INTERVAL: Nanos = 1000 * MS;
 pub const LATENCY_BUDGET_AUTO: Nanos = u64::MAX;
 /// `latency-budget` that turns deadlines off.
 pub const LATENCY_BUDGET_OFF: Nanos = 0;
+/// `remote-model`: the name `docs/scale-out.md` serves the model under.
+pub const DEFAULT_REMOTE_MODEL: &str = "yolo11n-pose";
 
 /// The element's settings, as its properties set them.
 #[derive(Debug, Clone)]
@@ -100,6 +102,9 @@ pub struct Settings {
     pub latency_budget: Nanos,
     pub tracking: bool,
     pub track_timeout: Nanos,
+    pub inference_server: String,
+    pub remote_model: String,
+    pub remote_timeout: Nanos,
 }
 
 impl Default for Settings {
@@ -124,6 +129,9 @@ impl Default for Settings {
             latency_budget: LATENCY_BUDGET_AUTO,
             tracking: true,
             track_timeout: tracker::DEFAULT_TRACK_TIMEOUT,
+            inference_server: String::new(),
+            remote_model: DEFAULT_REMOTE_MODEL.into(),
+            remote_timeout: 0,
         }
     }
 }
@@ -167,6 +175,14 @@ impl Settings {
             input_size: self.input_size as usize,
             max_batch_size: self.max_batch_size as usize,
             threads: self.threads as usize,
+            remote: (!self.inference_server.is_empty()).then(|| RemoteConfig {
+                address: self.inference_server.clone(),
+                model: self.remote_model.clone(),
+                connect_timeout: match self.remote_timeout {
+                    0 => engine::DEFAULT_REMOTE_TIMEOUT * 5,
+                    ns => std::time::Duration::from_nanos(ns),
+                },
+            }),
         }
     }
 
@@ -193,6 +209,9 @@ impl Settings {
             "latency-budget" => self.latency_budget = value.get().expect(get),
             "tracking" => self.tracking = value.get().expect(get),
             "track-timeout" => self.track_timeout = value.get().expect(get),
+            "inference-server" => self.inference_server = value.get::<Option<String>>().expect(get).unwrap_or_default(),
+            "remote-model" => self.remote_model = value.get::<Option<String>>().expect(get).unwrap_or_default(),
+            "remote-timeout" => self.remote_timeout = value.get().expect(get),
             _ => unimplemented!(),
         }
     }
@@ -219,6 +238,9 @@ impl Settings {
             "latency-budget" => self.latency_budget.to_value(),
             "tracking" => self.tracking.to_value(),
             "track-timeout" => self.track_timeout.to_value(),
+            "inference-server" => self.inference_server.to_value(),
+            "remote-model" => self.remote_model.to_value(),
+            "remote-timeout" => self.remote_timeout.to_value(),
             _ => unimplemented!(),
         }
     }
@@ -358,6 +380,30 @@ pub fn param_specs() -> &'static [glib::ParamSpec] {
                 .nick("Track timeout")
                 .blurb("How long a person unseen keeps their track ID, ns of stream time")
                 .default_value(d.track_timeout)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecString::builder("inference-server")
+                .nick("Inference server")
+                .blurb(
+                    "Run the model on this server (host:port or grpc://host:port: Triton, KServe or MLServer over the \
+                     Open Inference Protocol, gRPC); empty = ONNX Runtime in this process",
+                )
+                .default_value(Some(""))
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecString::builder("remote-model")
+                .nick("Remote model")
+                .blurb("The model's name on the inference server, optionally name:version")
+                .default_value(Some(DEFAULT_REMOTE_MODEL))
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecUInt64::builder("remote-timeout")
+                .nick("Remote timeout")
+                .blurb(
+                    "Longest wait for the inference server's answer to a batch, ns; 0 = the streams' latency budget \
+                     (1 s without one)",
+                )
+                .default_value(d.remote_timeout)
                 .mutable_playing()
                 .build(),
             glib::ParamSpecBoxed::builder::<gst::Structure>("stats")

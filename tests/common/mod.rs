@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::sync::Once;
 
 use gst::prelude::*;
+use gstposebatch::geometry::iou;
+use gstposebatch::meta::{Person, PoseMeta};
 
 pub fn init() {
     static INIT: Once = Once::new();
@@ -170,3 +172,92 @@ pub fn skip_without_gpu(why: &str) {
     }
     eprintln!("SKIPPED ({why})");
 }
+
+/// Runs the frames of each camera through one posebatch (stream i = camera i) on
+/// `provider`; returns each output frame's PoseMeta, per stream, in order, and the
+/// element's final stats.
+pub fn run_posebatch_on(frames: &[Vec<gst::Sample>], max_batch_size: u32, provider: &str) -> (Vec<Vec<PoseMeta>>, gst::Structure) {
+    run_posebatch_with(frames, max_batch_size, &[("execution-provider", provider)])
+}
+
+/// `run_posebatch_on` with any posebatch properties (name, value as gst-launch writes it).
+pub fn run_posebatch_with(frames: &[Vec<gst::Sample>], max_batch_size: u32, properties: &[(&str, &str)]) -> (Vec<Vec<PoseMeta>>, gst::Structure) {
+    init();
+    let pipeline = gst::Pipeline::new();
+    let pb = posebatch();
+    pb.set_property("max-batch-size", max_batch_size);
+    for (name, value) in properties {
+        pb.set_property_from_str(name, value);
+    }
+    pb.set_property_from_str("overflow", "block");
+    pipeline.add(&pb).unwrap();
+    let mut srcs = Vec::new();
+    let mut sinks = Vec::new();
+    for (i, samples) in frames.iter().enumerate() {
+        let src = gst_app::AppSrc::builder()
+            .caps(&samples[0].caps().unwrap().to_owned())
+            .format(gst::Format::Time)
+            .build();
+        let sink = gst_app::AppSink::builder().sync(false).build();
+        pipeline.add_many([src.upcast_ref::<gst::Element>(), sink.upcast_ref()]).unwrap();
+        src.link_pads(None, &pb, Some(&format!("sink_{i}"))).unwrap();
+        pb.link_pads(Some(&format!("src_{i}")), &sink, None).unwrap();
+        srcs.push(src);
+        sinks.push(sink);
+    }
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let pushers: Vec<_> = srcs
+        .into_iter()
+        .zip(frames.iter().cloned())
+        .map(|(src, samples)| {
+            std::thread::spawn(move || {
+                for s in samples {
+                    src.push_buffer(s.buffer_owned().unwrap()).unwrap();
+                }
+                src.end_of_stream().unwrap();
+            })
+        })
+        .collect();
+    let metas = sinks
+        .iter()
+        .zip(frames)
+        .map(|(sink, samples)| {
+            (0..samples.len())
+                .map(|_| {
+                    let sample = sink.try_pull_sample(gst::ClockTime::from_seconds(60)).expect("an output frame");
+                    PoseMeta::from_buffer(sample.buffer().unwrap()).expect("every frame has PoseMeta")
+                })
+                .collect()
+        })
+        .collect();
+    for p in pushers {
+        p.join().unwrap();
+    }
+    let stats = pb.property::<gst::Structure>("stats");
+    pipeline.set_state(gst::State::Null).unwrap();
+    (metas, stats)
+}
+
+/// Each expected person's best box match (IoU >= 0.5) among `got`: (people matched, mean and
+/// largest keypoint distance over them, pixels).
+pub fn compare_people(expected: &[Person], got: &[Person]) -> (usize, f32, f32) {
+    let mut matched = 0;
+    let (mut sum, mut count, mut max) = (0.0f32, 0usize, 0.0f32);
+    for e in expected {
+        let Some(g) = got.iter().max_by(|a, b| iou(&a.bbox, &e.bbox).total_cmp(&iou(&b.bbox, &e.bbox))) else {
+            continue;
+        };
+        if iou(&g.bbox, &e.bbox) < 0.5 {
+            continue;
+        }
+        matched += 1;
+        for (ke, kg) in e.keypoints.iter().zip(&g.keypoints) {
+            let d = ((ke[0] - kg[0]).powi(2) + (ke[1] - kg[1]).powi(2)).sqrt();
+            sum += d;
+            max = max.max(d);
+            count += 1;
+        }
+    }
+    (matched, if count == 0 { 0.0 } else { sum / count as f32 }, max)
+}
+
