@@ -19,10 +19,12 @@
 //! events leave each stream in the order they came in.
 
 pub mod cost_model;
+mod stream;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use cost_model::CostModel;
+use stream::{Item, Outgoing, Stream};
 
 /// Nanoseconds on the caller's clock.
 pub type Nanos = u64;
@@ -132,181 +134,6 @@ pub enum PushOutcome<F> {
     Full(F),
     /// The stream is paused, flushing or unknown: the frame is dropped and counted.
     Refused(F),
-}
-
-enum Item<F, E> {
-    Frame { frame: F, arrived: Nanos, deadline: Option<Nanos> },
-    Pass(F),
-    Event(E),
-}
-
-/// What is ready to go out, and for a frame that went through inference, its deadline.
-struct Outgoing<F, E> {
-    output: Output<F, E>,
-    deadline: Option<Nanos>,
-}
-
-impl<F, E> Outgoing<F, E> {
-    fn new(output: Output<F, E>) -> Self {
-        Outgoing { output, deadline: None }
-    }
-}
-
-struct Stream<F, E> {
-    queue: VecDeque<Item<F, E>>,
-    /// Frames in `queue` waiting for inference.
-    waiting: usize,
-    /// Frames taken into a batch and not completed yet.
-    inferring: usize,
-    /// Of those, how many a flush has made stale: they are dropped on completion.
-    stale: usize,
-    /// The deadlines of the frames in inference, in the order they complete.
-    inferring_deadlines: VecDeque<Option<Nanos>>,
-    outbox: VecDeque<Outgoing<F, E>>,
-    overflow: Overflow,
-    priority: i32,
-    /// Batches in a row formed while this stream had a frame waiting and got no place.
-    skipped: u32,
-    eos: bool,
-    paused: Option<PauseReason>,
-    flushing: bool,
-    counters: Counters,
-}
-
-impl<F, E> Stream<F, E> {
-    fn new(overflow: Overflow, priority: i32) -> Self {
-        Stream {
-            queue: VecDeque::new(),
-            waiting: 0,
-            inferring: 0,
-            stale: 0,
-            inferring_deadlines: VecDeque::new(),
-            outbox: VecDeque::new(),
-            overflow,
-            priority,
-            skipped: 0,
-            eos: false,
-            paused: None,
-            flushing: false,
-            counters: Counters::default(),
-        }
-    }
-
-    /// A stream the batch waits for: it is expected to deliver more frames soon.
-    fn is_active(&self) -> bool {
-        !self.eos && self.paused.is_none() && !self.flushing
-    }
-
-    /// Frames at the head of the queue, before any event or pass-through frame.
-    fn takeable(&self) -> usize {
-        self.queue
-            .iter()
-            .take_while(|item| matches!(item, Item::Frame { .. }))
-            .count()
-    }
-
-    fn head_arrival(&self) -> Option<Nanos> {
-        match self.queue.front() {
-            Some(Item::Frame { arrived, .. }) => Some(*arrived),
-            _ => None,
-        }
-    }
-
-    fn head_deadline(&self) -> Option<Nanos> {
-        match self.queue.front() {
-            Some(Item::Frame { deadline, .. }) => *deadline,
-            _ => None,
-        }
-    }
-
-    /// The earliest deadline among the takeable frames.
-    fn earliest_takeable_deadline(&self) -> Option<Nanos> {
-        self.queue
-            .iter()
-            .map_while(|item| match item {
-                Item::Frame { deadline, .. } => Some(*deadline),
-                _ => None,
-            })
-            .flatten()
-            .min()
-    }
-
-    fn oldest_waiting_position(&self) -> Option<usize> {
-        self.queue
-            .iter()
-            .position(|item| matches!(item, Item::Frame { .. }))
-    }
-
-    /// With no frame of this stream in inference, the events and pass-through frames at
-    /// the head of the queue are ready to go out: move them to the outbox.
-    fn release_head(&mut self) {
-        if self.inferring > 0 {
-            return;
-        }
-        while matches!(self.queue.front(), Some(Item::Pass(_) | Item::Event(_))) {
-            match self.queue.pop_front() {
-                Some(Item::Pass(frame)) => self.outbox.push_back(Outgoing::new(Output::Pass(frame))),
-                Some(Item::Event(event)) => self.outbox.push_back(Outgoing::new(Output::Event(event))),
-                _ => unreachable!("front was checked"),
-            }
-        }
-    }
-
-    /// Removes every frame waiting in the queue or the outbox and counts it dropped;
-    /// keeps events. Returns the frames so the caller can release them.
-    fn drop_frames(&mut self) -> Vec<F> {
-        let mut dropped = Vec::new();
-        let mut kept = VecDeque::with_capacity(self.queue.len());
-        for item in self.queue.drain(..) {
-            match item {
-                Item::Frame { frame, .. } | Item::Pass(frame) => dropped.push(frame),
-                Item::Event(event) => kept.push_back(Item::Event(event)),
-            }
-        }
-        self.queue = kept;
-        let mut kept_out = VecDeque::with_capacity(self.outbox.len());
-        for out in self.outbox.drain(..) {
-            match out.output {
-                Output::Frame(frame) | Output::Pass(frame) => dropped.push(frame),
-                Output::Event(event) => kept_out.push_back(Outgoing::new(Output::Event(event))),
-            }
-        }
-        self.outbox = kept_out;
-        self.waiting = 0;
-        self.counters.dropped += dropped.len() as u64;
-        dropped
-    }
-
-    /// The waiting frames that cannot leave by their deadline even if a batch of one started
-    /// `now` and took `alone` ns, all but the newest waiting frame: dropped under
-    /// drop-oldest (counted `late`, returned in `late`), pushed on without inference under
-    /// pass-oldest (nothing is lost there), kept under block (nothing is lost either).
-    fn drop_late(&mut self, stream: u32, now: Nanos, alone: Nanos, late: &mut Vec<LateFrame<F>>) {
-        if self.overflow == Overflow::Block {
-            return;
-        }
-        let Some(newest) = self.queue.iter().rposition(|item| matches!(item, Item::Frame { .. })) else {
-            return;
-        };
-        let finish = now.saturating_add(alone);
-        let mut kept = VecDeque::with_capacity(self.queue.len());
-        for (i, item) in self.queue.drain(..).enumerate() {
-            match item {
-                Item::Frame { frame, deadline: Some(d), .. } if i != newest && finish > d => {
-                    self.waiting -= 1;
-                    if self.overflow == Overflow::PassOldest {
-                        kept.push_back(Item::Pass(frame));
-                    } else {
-                        late.push(LateFrame { stream, frame, lateness: finish - d });
-                        self.counters.late += 1;
-                    }
-                }
-                item => kept.push_back(item),
-            }
-        }
-        self.queue = kept;
-        self.release_head();
-    }
 }
 
 /// The batch-formation state of all streams of one element.

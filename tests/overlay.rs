@@ -207,19 +207,13 @@ fn every_rgb_family_format_gets_the_colour_in_its_own_bytes() {
     }
 }
 
-#[test]
-fn a_person_keeps_their_colour_as_they_move_and_a_newcomer_gets_another() {
+/// Each frame of `frames` (people on a 128x128 RGBx frame) through one poseoverlay: the
+/// colour drawn at each person's nose.
+fn nose_colours(frames: Vec<Vec<Person>>) -> Vec<Vec<[u8; 3]>> {
     common::init();
     let mut h = Harness::new("poseoverlay");
     let mut colours = Vec::new();
-    for (step, people) in [
-        vec![one_person(0.0, 1.0)],
-        vec![one_person(60.0, 1.0), one_person(4.0, 1.0)], // newcomer listed first
-        vec![one_person(8.0, 1.0), one_person(62.0, 1.0)],
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    for (step, people) in frames.into_iter().enumerate() {
         let meta = meta_of(people, 128, 128);
         let (caps, buffer) = frame_with_person(gst_video::VideoFormat::Rgbx, 128, 128, &meta);
         if step == 0 {
@@ -228,9 +222,18 @@ fn a_person_keeps_their_colour_as_they_move_and_a_newcomer_gets_another() {
         let out = h.push_and_pull(buffer).unwrap();
         let map = out.map_readable().unwrap();
         let meta = PoseMeta::from_buffer(&out).unwrap();
-        // Colour at each person's nose.
-        colours.push(meta.people.iter().map(|p| rgbx_at(&map, 128 * 4, p.keypoints[0][0] as usize, p.keypoints[0][1] as usize)).collect::<Vec<_>>());
+        colours.push(meta.people.iter().map(|p| rgbx_at(&map, 128 * 4, p.keypoints[0][0] as usize, p.keypoints[0][1] as usize)).collect());
     }
+    colours
+}
+
+#[test]
+fn a_person_keeps_their_colour_as_they_move_and_a_newcomer_gets_another() {
+    let colours = nose_colours(vec![
+        vec![one_person(0.0, 1.0)],
+        vec![one_person(60.0, 1.0), one_person(4.0, 1.0)], // newcomer listed first
+        vec![one_person(8.0, 1.0), one_person(62.0, 1.0)],
+    ]);
     assert_eq!(colours[0], vec![PALETTE[0]]);
     assert_eq!(colours[1], vec![PALETTE[1], PALETTE[0]], "the first person keeps colour 0");
     assert_eq!(colours[2], vec![PALETTE[0], PALETTE[1]], "both keep theirs");
@@ -238,22 +241,9 @@ fn a_person_keeps_their_colour_as_they_move_and_a_newcomer_gets_another() {
 
 #[test]
 fn people_with_track_ids_are_drawn_in_their_track_colour() {
-    common::init();
-    let mut h = Harness::new("poseoverlay");
     let tracked = |dx: f32, id: u64| Person { track_id: id, ..one_person(dx, 1.0) };
-    let mut colours = Vec::new();
     // Track 5 then track 9 alone in the first spot: their own colours, whatever was there.
-    for (step, people) in [vec![tracked(0.0, 5)], vec![tracked(0.0, 9), tracked(60.0, 5)]].into_iter().enumerate() {
-        let meta = meta_of(people, 128, 128);
-        let (caps, buffer) = frame_with_person(gst_video::VideoFormat::Rgbx, 128, 128, &meta);
-        if step == 0 {
-            h.set_src_caps(caps);
-        }
-        let out = h.push_and_pull(buffer).unwrap();
-        let map = out.map_readable().unwrap();
-        let meta = PoseMeta::from_buffer(&out).unwrap();
-        colours.push(meta.people.iter().map(|p| rgbx_at(&map, 128 * 4, p.keypoints[0][0] as usize, p.keypoints[0][1] as usize)).collect::<Vec<_>>());
-    }
+    let colours = nose_colours(vec![vec![tracked(0.0, 5)], vec![tracked(0.0, 9), tracked(60.0, 5)]]);
     assert_eq!(colours[0], vec![PALETTE[4]], "track 5 has the fifth colour");
     assert_eq!(colours[1], vec![PALETTE[8], PALETTE[4]], "track 9 its own, though in track 5's place; 5 keeps its colour");
 }

@@ -188,16 +188,11 @@ fn a_server_killed_and_restarted_mid_stream_costs_poses_meanwhile_and_nothing_el
     common::init();
     let mut server = pose_server();
     let samples = common::decode_frames(&common::camera(1), "NV12", &(0..20).collect::<Vec<_>>());
-    let pipeline = gst::Pipeline::new();
     let pb = common::posebatch();
     pb.set_property("inference-server", server.address());
     pb.set_property("remote-timeout", 500_000_000u64);
     pb.set_property_from_str("overflow", "block");
-    let src = gst_app::AppSrc::builder().caps(&samples[0].caps().unwrap().to_owned()).format(gst::Format::Time).build();
-    let sink = gst_app::AppSink::builder().sync(false).build();
-    pipeline.add_many([src.upcast_ref::<gst::Element>(), &pb, sink.upcast_ref()]).unwrap();
-    src.link(&pb).unwrap();
-    pb.link(&sink).unwrap();
+    let (pipeline, src, sink) = common::one_stream_through(&pb, &samples[0].caps().unwrap().to_owned());
     let bus = pipeline.bus().unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     // Frames at 10 fps for 12 s; the server is killed at 2 s and started again at 4 s.
@@ -252,6 +247,18 @@ fn a_server_killed_and_restarted_mid_stream_costs_poses_meanwhile_and_nothing_el
     assert_eq!(count("passed") as usize, without.iter().sum::<usize>(), "frames without poses are counted passed");
 }
 
+/// The element error `pb` posts when it fails to go to READY.
+fn error_at_ready(pb: &gst::Element) -> String {
+    let bus = gst::Bus::new();
+    pb.set_bus(Some(&bus));
+    assert!(pb.set_state(gst::State::Ready).is_err());
+    let error = std::iter::from_fn(|| bus.pop()).find_map(|m| match m.view() {
+        gst::MessageView::Error(e) => Some(e.error().to_string()),
+        _ => None,
+    });
+    error.expect("an element error")
+}
+
 #[test]
 fn a_model_that_is_not_a_pose_model_is_refused_at_ready() {
     common::init();
@@ -262,27 +269,14 @@ fn a_model_that_is_not_a_pose_model_is_refused_at_ready() {
         .property("remote-model", "identity")
         .build()
         .unwrap();
-    let bus = gst::Bus::new();
-    pb.set_bus(Some(&bus));
-    assert!(pb.set_state(gst::State::Ready).is_err());
-    let error = std::iter::from_fn(|| bus.pop()).find_map(|m| match m.view() {
-        gst::MessageView::Error(e) => Some(e.error().to_string()),
-        _ => None,
-    });
-    let error = error.expect("an element error");
+    let error = error_at_ready(&pb);
     assert!(error.contains("not a YOLO pose model") && error.contains(&server.address()), "{error}");
 
     // And a server that is not there at all: an error naming the address.
     let nowhere = format!("127.0.0.1:{}", free_port());
     let pb = gst::ElementFactory::make("posebatch").property("inference-server", &nowhere).build().unwrap();
-    let bus = gst::Bus::new();
-    pb.set_bus(Some(&bus));
-    assert!(pb.set_state(gst::State::Ready).is_err());
-    let error = std::iter::from_fn(|| bus.pop()).find_map(|m| match m.view() {
-        gst::MessageView::Error(e) => Some(e.error().to_string()),
-        _ => None,
-    });
-    assert!(error.is_some_and(|e| e.contains(&nowhere) && e.contains("unreachable")));
+    let error = error_at_ready(&pb);
+    assert!(error.contains(&nowhere) && error.contains("unreachable"), "{error}");
 }
 
 #[test]

@@ -127,15 +127,10 @@ fn people_keep_their_ids_live_at_30_fps_into_drop_oldest() {
 fn paused_midway(pause_ms: u64, track_timeout_ms: u64) -> (Vec<PoseMeta>, Vec<PoseMeta>) {
     common::init();
     let samples = common::decode_frames(&common::camera(1), "NV12", &(0..60).collect::<Vec<_>>());
-    let pipeline = gst::Pipeline::new();
     let pb = common::posebatch();
     pb.set_property("track-timeout", track_timeout_ms * 1_000_000);
     pb.set_property_from_str("overflow", "block");
-    let src = gst_app::AppSrc::builder().caps(&samples[0].caps().unwrap().to_owned()).format(gst::Format::Time).build();
-    let sink = gst_app::AppSink::builder().sync(false).build();
-    pipeline.add_many([src.upcast_ref::<gst::Element>(), &pb, sink.upcast_ref()]).unwrap();
-    src.link(&pb).unwrap();
-    pb.link(&sink).unwrap();
+    let (pipeline, src, sink) = common::one_stream_through(&pb, &samples[0].caps().unwrap().to_owned());
     pipeline.set_state(gst::State::Playing).unwrap();
     let frame_time = gst::ClockTime::from_nseconds(33_333_333);
     let push = |i: usize| {

@@ -104,6 +104,18 @@ pub fn posebatch() -> gst::Element {
         .unwrap()
 }
 
+/// appsrc (`caps`, TIME) ! `pb` ! appsink (no sync), not yet started: one stream pushed and
+/// pulled by hand.
+pub fn one_stream_through(pb: &gst::Element, caps: &gst::Caps) -> (gst::Pipeline, gst_app::AppSrc, gst_app::AppSink) {
+    let pipeline = gst::Pipeline::new();
+    let src = gst_app::AppSrc::builder().caps(caps).format(gst::Format::Time).build();
+    let sink = gst_app::AppSink::builder().sync(false).build();
+    pipeline.add_many([src.upcast_ref::<gst::Element>(), pb, sink.upcast_ref()]).unwrap();
+    src.link(pb).unwrap();
+    pb.link(&sink).unwrap();
+    (pipeline, src, sink)
+}
+
 /// A pipeline from a gst-launch description; `{model}` is replaced by the model's path.
 pub fn pipeline(description: &str) -> gst::Pipeline {
     init();
