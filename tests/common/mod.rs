@@ -104,8 +104,8 @@ pub fn posebatch() -> gst::Element {
         .unwrap()
 }
 
-/// appsrc (`caps`, TIME) ! `pb` ! appsink (no sync), not yet started: one stream pushed and
-/// pulled by hand.
+/// An appsrc (`caps`, TIME) linked to the given posebatch, linked to an appsink (no sync),
+/// not yet started: one stream pushed and pulled by hand.
 pub fn one_stream_through(pb: &gst::Element, caps: &gst::Caps) -> (gst::Pipeline, gst_app::AppSrc, gst_app::AppSink) {
     let pipeline = gst::Pipeline::new();
     let src = gst_app::AppSrc::builder().caps(caps).format(gst::Format::Time).build();
