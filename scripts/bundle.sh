@@ -48,16 +48,7 @@ fi
 
 if [ "${BUNDLE_TESTS:-0}" = 1 ]; then
     say "GPU test binaries"
-    mkdir -p "$OUT/tests"
-    # The library's tests (the kernel on the GPU), tests/gpu.rs (the CUDA provider) and
-    # tests/accuracy.rs (keypoints on the GPU against the CPU).
-    cargo test --release --lib --test accuracy --test gpu --no-run --message-format=json 2>/dev/null \
-        | python3 -c 'import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable"):
-        print(m["executable"])' \
-        | while read -r exe; do install -m 755 "$exe" "$OUT/tests/"; done
+    bash scripts/gpu-test-binaries.sh "$OUT/tests"
 fi
 
 if [ "${BUNDLE_GSTREAMER:-0}" != 0 ]; then

@@ -37,13 +37,7 @@ pack() {
 
     say "building the plugin, the benchmark and the GPU tests"
     cargo build --release --lib --examples
-    cargo test --release --lib --test accuracy --test gpu --no-run --message-format=json 2>/dev/null \
-        | python3 -c 'import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable"):
-        print(m["executable"])' \
-        | while read -r exe; do install -m 755 "$exe" "$stage/tests/"; done
+    bash scripts/gpu-test-binaries.sh "$stage/tests"
     install -m 755 "$build/libgstposebatch.so" "$stage/lib/"
     install -m 755 "$build/examples/benchmark" "$stage/bin/"
     strip --strip-unneeded "$stage"/lib/* "$stage"/bin/* "$stage"/tests/*
