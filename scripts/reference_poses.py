@@ -54,12 +54,16 @@ def decode_frames(path, wanted):
     return frames
 
 
-def letterbox(img, size):
-    """Ultralytics LetterBox(auto=False): scale to fit, cv2 INTER_LINEAR, grey 114 border."""
+def letterbox(img, size, fit):
+    """Ultralytics LetterBox: scale to fit size x size, cv2 INTER_LINEAR, grey 114 border;
+    auto=False (square) pads to size x size, auto=True (fit) only to the next multiple of 32."""
     h, w = img.shape[:2]
     gain = min(size / h, size / w)
     new_w, new_h = int(round(w * gain)), int(round(h * gain))
-    dw, dh = (size - new_w) / 2, (size - new_h) / 2
+    dw, dh = size - new_w, size - new_h
+    if fit:
+        dw, dh = dw % 32, dh % 32
+    dw, dh = dw / 2, dh / 2
     if (w, h) != (new_w, new_h):
         img = cv2.resize(img, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     top, bottom = int(round(dh - 0.1)), int(round(dh + 0.1))
@@ -85,9 +89,9 @@ def nms(boxes, scores, iou_threshold):
     return keep
 
 
-def poses(session, img):
+def poses(session, img, fit):
     h, w = img.shape[:2]
-    lb, gain, left, top = letterbox(img, INPUT_SIZE)
+    lb, gain, left, top = letterbox(img, INPUT_SIZE, fit)
     x = (lb.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
     out = session.run(None, {session.get_inputs()[0].name: x})[0][0].T  # [anchors, 56]
     out = out[out[:, 4] > SCORE_THRESHOLD]
@@ -114,11 +118,11 @@ def main():
     frames = []
     for camera in CAMERAS:
         for index, (pts, img) in sorted(decode_frames(os.path.join(media, camera), set(FRAME_INDICES)).items()):
-            people = poses(session, img)
-            print(f"{camera} frame {index}: {len(people)} people")
+            people, fitted = poses(session, img, fit=False), poses(session, img, fit=True)
+            print(f"{camera} frame {index}: {len(people)} people (square), {len(fitted)} (fit)")
             frames.append({"camera": camera, "frame": index, "pts": pts, "width": img.shape[1],
                            "height": img.shape[0], "mean_pixel": round(float(img.mean()), 3),
-                           "poses": people})
+                           "poses": people, "poses_fit": fitted})
     with open(out_path, "w") as f:
         json.dump({"model": os.path.basename(model), "input_size": INPUT_SIZE,
                    "score_threshold": SCORE_THRESHOLD, "iou_threshold": IOU_THRESHOLD,

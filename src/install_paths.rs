@@ -4,9 +4,31 @@
 
 use std::path::{Path, PathBuf};
 
-/// File names of the default model and its fp16 twin.
+/// File names of the default model and its fp16 and int8 twins.
 pub const DEFAULT_MODEL: &str = "yolo11n-pose.onnx";
 pub const DEFAULT_MODEL_FP16: &str = "yolo11n-pose-fp16.onnx";
+pub const DEFAULT_MODEL_INT8: &str = "yolo11n-pose-int8.onnx";
+
+/// Which twin of the default model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Weights {
+    Fp32,
+    /// fp16 weights, fp32 inputs and outputs.
+    Fp16,
+    /// Static int8 (Q/DQ), the pose head's last convolutions and the decode in float.
+    Int8,
+}
+
+impl Weights {
+    /// What the twin's file name adds to the fp32 one's stem.
+    fn suffix(self) -> &'static str {
+        match self {
+            Weights::Fp32 => "",
+            Weights::Fp16 => "-fp16",
+            Weights::Int8 => "-int8",
+        }
+    }
+}
 
 /// `${XDG_DATA_HOME:-~/.local/share}/posebatch`.
 pub fn data_dir() -> PathBuf {
@@ -21,14 +43,18 @@ pub fn data_dir() -> PathBuf {
 }
 
 /// The default model: `POSEBATCH_MODEL` (a file, or a folder holding the models), else
-/// the data folder. With `fp16`, the `-fp16` twin beside the chosen file.
-pub fn default_model(fp16: bool) -> PathBuf {
-    let name = if fp16 { DEFAULT_MODEL_FP16 } else { DEFAULT_MODEL };
+/// the data folder. For fp16 and int8, the `-fp16` or `-int8` twin beside the chosen file.
+pub fn default_model(weights: Weights) -> PathBuf {
+    let name = match weights {
+        Weights::Fp32 => DEFAULT_MODEL,
+        Weights::Fp16 => DEFAULT_MODEL_FP16,
+        Weights::Int8 => DEFAULT_MODEL_INT8,
+    };
     match std::env::var_os("POSEBATCH_MODEL").filter(|v| !v.is_empty()).map(PathBuf::from) {
         Some(dir) if dir.is_dir() => dir.join(name),
-        Some(file) if fp16 => {
+        Some(file) if weights != Weights::Fp32 => {
             let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            file.with_file_name(format!("{stem}-fp16.onnx"))
+            file.with_file_name(format!("{stem}{}.onnx", weights.suffix()))
         }
         Some(file) => file,
         None => data_dir().join("models").join(name),

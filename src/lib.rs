@@ -28,7 +28,7 @@ mod tracker;
 #[doc(hidden)]
 pub mod bench {
     pub use crate::engine::gpu::driver_present;
-    pub use crate::engine::{DecodeParams, Engine, EngineConfig, Precision, Provider, RemoteConfig};
+    pub use crate::engine::{DecodeParams, Engine, EngineConfig, InputShape, Precision, Provider, RemoteConfig};
     pub use crate::formats::view as frame_view;
     pub use crate::gpu_monitor::{NvmlMonitor, gpu_info};
 }

@@ -80,8 +80,11 @@ pub struct Stats {
     pub inference: Latency,
     /// What `inference` measures: "wall" (CPU) or "gpu" (CUDA events).
     pub inference_clock: &'static str,
-    /// Upload and letterbox of each batch on the GPU (CUDA events); empty on CPU.
+    /// Letterbox of each batch: wall time on the CPU, upload and letterbox from CUDA events
+    /// on the GPU.
     pub preprocess: Latency,
+    /// Of all batches, the sum of those letterbox times (for the mean per frame).
+    preprocess_total_ns: u64,
     pub batches: u64,
     pub batched_frames: u64,
     pub memory: Option<MemoryReading>,
@@ -94,19 +97,15 @@ impl Stats {
         self.streams.entry(index).or_default()
     }
 
-    /// One batch of `size` frames; `gpu_preprocess_ns` when it was timed on the GPU, in
-    /// which case `inference_ns` is GPU time too.
-    pub fn batch(&mut self, size: usize, inference_ns: u64, gpu_preprocess_ns: Option<u64>) {
+    /// One batch of `size` frames: its letterbox and its inference (model run and decode),
+    /// timed by CUDA events when `gpu_clock`, else wall time.
+    pub fn batch(&mut self, size: usize, inference_ns: u64, preprocess_ns: u64, gpu_clock: bool) {
         self.batches += 1;
         self.batched_frames += size as u64;
         self.inference.record(inference_ns);
-        match gpu_preprocess_ns {
-            Some(ns) => {
-                self.preprocess.record(ns);
-                self.inference_clock = "gpu";
-            }
-            None => self.inference_clock = "wall",
-        }
+        self.preprocess.record(preprocess_ns);
+        self.preprocess_total_ns += preprocess_ns;
+        self.inference_clock = if gpu_clock { "gpu" } else { "wall" };
     }
 
     pub fn memory_reading(&mut self, reading: MemoryReading) {
@@ -212,9 +211,11 @@ pub fn structure(stats: &Stats, reports: &[StreamReport], provider: &str, prepro
         .field("peak-rss", peak_rss());
     b = latency_fields(b, "e2e-latency", &all_e2e, true);
     b = latency_fields(b, "inference-latency", &stats.inference, false);
-    if stats.preprocess.count() > 0 {
-        b = latency_fields(b, "preprocess-latency", &stats.preprocess, false);
-    }
+    b = latency_fields(b, "preprocess-latency", &stats.preprocess, false);
+    b = b.field(
+        "preprocess-frame-mean",
+        if stats.batched_frames == 0 { 0.0 } else { stats.preprocess_total_ns as f64 / stats.batched_frames as f64 },
+    );
     if let Some(m) = stats.memory {
         b = b
             .field("gpu-memory-used", m.used)
@@ -252,7 +253,7 @@ mod tests {
         gst::init().unwrap();
         let mut stats = Stats::default();
         stats.stream(0).end_to_end.record(5_000_000);
-        stats.batch(2, 7_000_000, None);
+        stats.batch(2, 7_000_000, 400_000, false);
         let c = Counters { frames_in: 4, frames_out: 2, dropped: 1, late: 1, passed: 0, budget_missed: 1 };
         let reports =
             [StreamReport { index: 0, counters: c, queued: 0, paused: false, pause_reason: "", latency_budget: 500_000_000 }];
@@ -265,10 +266,11 @@ mod tests {
         assert!((s0.get::<u64>("e2e-latency-p50").unwrap() as i64 - 5_000_000).abs() < 10_000);
         assert!(!s.has_field("gpu-memory-used"), "no GPU fields without a GPU");
         assert_eq!(s.get::<&str>("inference-clock").unwrap(), "wall");
-        assert!(!s.has_field("preprocess-latency-p50"));
-        stats.batch(2, 3_000_000, Some(1_000_000));
+        assert!((s.get::<u64>("preprocess-latency-p50").unwrap() as i64 - 400_000).abs() < 1_000, "the CPU letterbox too");
+        assert_eq!(s.get::<f64>("preprocess-frame-mean").unwrap(), 200_000.0);
+        stats.batch(2, 3_000_000, 1_000_000, true);
         let s = structure(&stats, &reports, "cuda", "gpu");
         assert_eq!(s.get::<&str>("inference-clock").unwrap(), "gpu");
-        assert!((s.get::<u64>("preprocess-latency-p50").unwrap() as i64 - 1_000_000).abs() < 10_000);
+        assert!((s.get::<u64>("preprocess-latency-p99").unwrap() as i64 - 1_000_000).abs() < 10_000);
     }
 }

@@ -1,22 +1,24 @@
 //! Accuracy on real frames: posebatch's keypoints against an independent reference
-//! (scripts/reference_poses.py: ONNX Runtime in Python, OpenCV letterbox, numpy NMS),
-//! batch of 4 against batch of 1, and the GPU path against the CPU path.
+//! (scripts/reference_poses.py: ONNX Runtime in Python, OpenCV letterbox, numpy NMS) with
+//! square and fitted inputs, batch of 4 against batch of 1, fit against square, and the
+//! GPU path against the CPU path.
 
 mod common;
 
 use gstposebatch::meta::{Person, PoseMeta};
 use serde_json::Value;
 
-fn run_posebatch(frames: &[Vec<gst::Sample>], max_batch_size: u32) -> Vec<Vec<PoseMeta>> {
-    common::run_posebatch_on(frames, max_batch_size, "cpu").0
+fn run_posebatch(frames: &[Vec<gst::Sample>], max_batch_size: u32, input_shape: &str) -> Vec<Vec<PoseMeta>> {
+    common::run_posebatch_with(frames, max_batch_size, &[("execution-provider", "cpu"), ("input-shape", input_shape)]).0
 }
 
 fn f32s(v: &Value) -> Vec<f32> {
     v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
 }
 
-fn reference_people(frame: &Value) -> Vec<Person> {
-    frame["poses"]
+/// The reference's people in a frame: `key` "poses" (square input) or "poses_fit".
+fn reference_people(frame: &Value, key: &str) -> Vec<Person> {
+    frame[key]
         .as_array()
         .unwrap()
         .iter()
@@ -59,17 +61,13 @@ fn reference_frames(reference: &Value) -> Vec<Vec<gst::Sample>> {
         .collect()
 }
 
-#[test]
-fn keypoints_match_the_python_reference_and_batch_size_does_not_matter() {
-    let reference = reference();
-    let frames = reference_frames(&reference);
-    let batched = run_posebatch(&frames, 4);
-    let single = run_posebatch(&frames, 1);
-
+/// Checks each frame's people against the reference's `key` list; returns (people
+/// matched, worst per-frame mean keypoint error).
+fn check_against_reference(reference: &Value, metas: &[Vec<PoseMeta>], key: &str) -> (usize, f32) {
     let ref_frames = reference["frames"].as_array().unwrap();
     let mut total_people = 0;
     let mut worst_mean = 0.0f32;
-    for (cam, metas) in batched.iter().enumerate() {
+    for (cam, metas) in metas.iter().enumerate() {
         let name = format!("cam0{}.mp4", cam + 1);
         let expected: Vec<&Value> = ref_frames.iter().filter(|f| f["camera"] == name.as_str()).collect();
         assert_eq!(metas.len(), expected.len());
@@ -77,17 +75,27 @@ fn keypoints_match_the_python_reference_and_batch_size_does_not_matter() {
             assert_eq!(meta.width as u64, exp["width"].as_u64().unwrap());
             assert_eq!(meta.stream_index as usize, cam);
             assert_eq!(meta.num_keypoints, 17);
-            let want = reference_people(exp);
+            let want = reference_people(exp, key);
             assert!(!want.is_empty(), "the reference sees people in every frame");
-            assert_eq!(meta.people.len(), want.len(), "{name} frame {}: people count", exp["frame"]);
+            assert_eq!(meta.people.len(), want.len(), "{key}: {name} frame {}: people count", exp["frame"]);
             let (matched, mean, max) = common::compare_people(&want, &meta.people);
-            assert_eq!(matched, want.len(), "{name} frame {}: every person matched", exp["frame"]);
-            assert!(mean < 2.0, "{name} frame {}: mean keypoint error {mean:.3} px (max {max:.3})", exp["frame"]);
+            assert_eq!(matched, want.len(), "{key}: {name} frame {}: every person matched", exp["frame"]);
+            assert!(mean < 2.0, "{key}: {name} frame {}: mean keypoint error {mean:.3} px (max {max:.3})", exp["frame"]);
             worst_mean = worst_mean.max(mean);
             total_people += matched;
         }
     }
-    println!("{total_people} people matched, worst per-frame mean keypoint error {worst_mean:.3} px");
+    (total_people, worst_mean)
+}
+
+#[test]
+fn keypoints_match_the_python_reference_and_batch_size_does_not_matter() {
+    let reference = reference();
+    let frames = reference_frames(&reference);
+    let batched = run_posebatch(&frames, 4, "square");
+    let single = run_posebatch(&frames, 1, "square");
+    let (people, worst) = check_against_reference(&reference, &batched, "poses");
+    println!("square: {people} people matched, worst per-frame mean keypoint error {worst:.3} px");
 
     let batch_sizes: Vec<u32> = batched.iter().flatten().map(|m| m.batch_size).collect();
     assert!(batch_sizes.iter().any(|&b| b > 1), "batching happened: {batch_sizes:?}");
@@ -98,6 +106,32 @@ fn keypoints_match_the_python_reference_and_batch_size_does_not_matter() {
         assert_eq!(b4.people.len(), b1.people.len());
         assert!(max < 0.1, "batch 4 vs batch 1: max keypoint difference {max} px (mean {mean})");
     }
+}
+
+/// The fitted input (these portrait cameras run as 384x640 instead of 640x640) matches the
+/// reference's own fitted run, and finds the people the square input finds, with their
+/// keypoints close: the padding the square adds is only padding.
+#[test]
+fn fitted_input_matches_the_reference_and_finds_what_the_square_finds() {
+    let reference = reference();
+    let frames = reference_frames(&reference);
+    let fitted = run_posebatch(&frames, 4, "fit");
+    let (people, worst) = check_against_reference(&reference, &fitted, "poses_fit");
+    println!("fit: {people} people matched, worst per-frame mean keypoint error {worst:.3} px");
+    let square = run_posebatch(&frames, 4, "square");
+    let (mut confident, mut found, mut sum, mut count) = (0, 0, 0.0f32, 0);
+    for (f, s) in fitted.iter().flatten().zip(square.iter().flatten()) {
+        let sure: Vec<Person> = s.people.iter().filter(|p| p.score >= 0.5).cloned().collect();
+        let (matched, mean, _) = common::compare_people(&sure, &f.people);
+        confident += sure.len();
+        found += matched;
+        sum += mean * matched as f32;
+        count += matched;
+    }
+    let mean = sum / count.max(1) as f32;
+    println!("fit vs square: {found}/{confident} confident people found, mean keypoint distance {mean:.2} px");
+    assert_eq!(found, confident, "fit finds every confident person square finds");
+    assert!(mean < 5.0, "fit vs square: mean keypoint distance {mean:.2} px");
 }
 
 #[test]

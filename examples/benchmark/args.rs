@@ -16,6 +16,8 @@ pub struct Args {
     pub batch_size: u32,
     pub batch_timeout_ms: u64,
     pub input_size: u32,
+    /// posebatch's input-shape: fit or square.
+    pub input_shape: String,
     pub duration_s: f64,
     pub frames: Option<u64>,
     pub provider: String,
@@ -45,8 +47,8 @@ benchmark: N streams through one posebatch; prints per-stream and summary tables
 sources:   --synthetic (default: live videotestsrc, one frame repeated)  |  --videos a.mp4 b.mp4 ...
            --num-streams N (4)  --width W (1920)  --height H (1080)  --fps F (30)  --live true|false (true)
            --drawn (synthetic frames drawn one by one, pattern ball: sources that cost CPU, as decoders do)
-element:   --batch-size B (8)  --batch-timeout MS (40)  --input-size S (640)  --provider auto|cpu|cuda|tensorrt
-           --precision auto|fp32|fp16  --overflow auto|block|drop-oldest|pass-oldest  --threads T (0)
+element:   --batch-size B (8)  --batch-timeout MS (40)  --input-size S (640)  --input-shape fit|square (fit)
+           --provider auto|cpu|cuda|tensorrt  --precision auto|fp32|fp16|int8  --overflow auto|block|drop-oldest|pass-oldest  --threads T (0)
            --latency-budget MS (the element's default; 0 = off)  --tracking true|false (true)
            --inference-server HOST:PORT (a Triton/KServe/MLServer pool)  --remote-model NAME (yolo11n-pose)
 length:    --duration SECONDS (10)  or  --frames N (per stream)
@@ -67,6 +69,7 @@ impl Args {
             batch_size: 8,
             batch_timeout_ms: 40,
             input_size: 640,
+            input_shape: "fit".into(),
             duration_s: 10.0,
             frames: None,
             provider: "auto".into(),
@@ -108,6 +111,7 @@ impl Args {
                 "--batch-size" => a.batch_size = num(&arg, value()?)?,
                 "--batch-timeout" => a.batch_timeout_ms = num(&arg, value()?)?,
                 "--input-size" => a.input_size = num(&arg, value()?)?,
+                "--input-shape" => a.input_shape = value()?,
                 "--duration" => a.duration_s = num(&arg, value()?)?,
                 "--frames" => a.frames = Some(num(&arg, value()?)?),
                 "--provider" => a.provider = value()?,

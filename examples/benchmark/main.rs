@@ -36,15 +36,22 @@ fn run(args: &Args) -> Result<(), String> {
         format!("{} video file(s)", args.videos.len())
     };
     println!(
-        "posebatch benchmark: {} streams, {source}, batch {} / {} ms, input {}, provider {}, overflow {}",
-        args.num_streams, args.batch_size, args.batch_timeout_ms, args.input_size, args.provider, args.overflow
+        "posebatch benchmark: {} streams, {source}, batch {} / {} ms, input {} {}, provider {}, precision {}, overflow {}",
+        args.num_streams,
+        args.batch_size,
+        args.batch_timeout_ms,
+        args.input_size,
+        args.input_shape,
+        args.provider,
+        args.precision,
+        args.overflow
     );
 
     let m = measure::run(args, args.num_streams, false)?;
     report::print_streams(&m);
     let baseline = if args.baseline {
         let batch = (m.mean_batch_size.round() as usize).max(1);
-        println!("\nbaseline: the bare model at batch {batch} on frames in memory ...");
+        println!("\nbaseline: the bare model at batch {batch} on tensors prepared beforehand ...");
         Some(baseline::run(args, batch, args.duration_s.min(10.0))?)
     } else {
         None

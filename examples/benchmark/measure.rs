@@ -39,8 +39,12 @@ pub struct Measurement {
     pub inference_mean_ms: f64,
     pub inference_p99_ms: f64,
     pub inference_clock: String,
-    /// GPU upload + letterbox per batch (CUDA events); None when frames are letterboxed on the CPU.
-    pub preprocess_p99_ms: Option<f64>,
+    /// Letterbox per batch: CPU wall time, or GPU upload + letterbox (CUDA events).
+    pub preprocess_p99_ms: f64,
+    /// The letterbox's share of a batch: its mean over the batch's mean (letterbox + inference).
+    pub preprocess_share: f64,
+    /// Letterbox wall time per frame (a batch's frames are letterboxed over the cores at once).
+    pub preprocess_frame_ms: f64,
     pub mean_batch_size: f64,
     pub drop_percent: f64,
     pub provider: String,
@@ -124,10 +128,11 @@ fn source(args: &Args, i: usize) -> String {
 
 pub fn run(args: &Args, num_streams: usize, quiet: bool) -> Result<Measurement, String> {
     let mut launch = format!(
-        "posebatch name=p max-batch-size={} batch-timeout={} input-size={} execution-provider={} precision={} overflow={} threads={} tracking={} stats-interval=0",
+        "posebatch name=p max-batch-size={} batch-timeout={} input-size={} input-shape={} execution-provider={} precision={} overflow={} threads={} tracking={} stats-interval=0",
         args.batch_size,
         args.batch_timeout_ms * 1_000_000,
         args.input_size,
+        args.input_shape,
         args.provider,
         args.precision,
         args.overflow,
@@ -229,7 +234,13 @@ pub fn run(args: &Args, num_streams: usize, quiet: bool) -> Result<Measurement, 
         inference_mean_ms: stats.get::<f64>("inference-latency-mean").unwrap_or(0.0) / 1e6,
         inference_p99_ms: ms(&stats, "inference-latency-p99"),
         inference_clock: stats.get::<String>("inference-clock").unwrap_or_default(),
-        preprocess_p99_ms: stats.get::<u64>("preprocess-latency-p99").ok().map(|ns| ns as f64 / 1e6),
+        preprocess_p99_ms: ms(&stats, "preprocess-latency-p99"),
+        preprocess_share: {
+            let pre = stats.get::<f64>("preprocess-latency-mean").unwrap_or(0.0);
+            let inference = stats.get::<f64>("inference-latency-mean").unwrap_or(0.0);
+            if pre + inference > 0.0 { pre / (pre + inference) } else { 0.0 }
+        },
+        preprocess_frame_ms: stats.get::<f64>("preprocess-frame-mean").unwrap_or(0.0) / 1e6,
         mean_batch_size: stats.get("mean-batch-size").unwrap_or(0.0),
         drop_percent: if total_in == 0 { 0.0 } else { 100.0 * total_dropped as f64 / total_in as f64 },
         provider: stats.get::<String>("provider").unwrap_or_default(),

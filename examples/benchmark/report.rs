@@ -44,9 +44,13 @@ pub fn print_summary(m: &Measurement, baseline: Option<&Baseline>) {
         "  inference per batch    avg {:.1} ms, p99 {:.1} ms ({} time), mean batch {:.2}",
         m.inference_mean_ms, m.inference_p99_ms, m.inference_clock, m.mean_batch_size
     );
-    if let Some(p99) = m.preprocess_p99_ms {
-        println!("  GPU preprocessing      p99 {p99:.2} ms per batch (upload + letterbox, gpu time)");
-    }
+    println!(
+        "  letterbox              p99 {:.2} ms per batch ({} time), {:.3} ms per frame, {:.1} % of a batch",
+        m.preprocess_p99_ms,
+        m.inference_clock,
+        m.preprocess_frame_ms,
+        m.preprocess_share * 100.0
+    );
     println!("  dropped                {:.1} %", m.drop_percent);
     if let Some([a, b, c]) = m.capture_p99_by_third_ms {
         let budget = m.latency_budget_ms.map_or("no budget".into(), |ms| format!("budget {ms:.0} ms"));

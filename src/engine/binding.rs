@@ -7,6 +7,8 @@ use ort::memory::{Allocator, MemoryInfo};
 use ort::session::{IoBinding, Session, SessionOutputs};
 use ort::value::Tensor;
 
+use super::preprocess::Canvas;
+
 fn ort(what: &str) -> impl FnOnce(ort::Error) -> String + '_ {
     move |e| format!("{what}: {e}")
 }
@@ -35,17 +37,19 @@ impl BoundSession {
         })
     }
 
-    /// Allocates a `[n, 3, size, size]` float input, lets `fill` write it, binds it and
-    /// the output, and runs the session.
+    /// Allocates a `[n, 3, height, width]` float input of `canvas`'s size, lets `fill`
+    /// write it, binds it and the output, and runs the session.
     pub fn run<'s, T>(
         &'s mut self,
         session: &'s mut Session,
-        (n, size): (usize, usize),
+        n: usize,
+        canvas: Canvas,
         fill: impl FnOnce(&mut Tensor<f32>) -> Result<T, String>,
     ) -> Result<(SessionOutputs<'s>, T), String> {
         // From the allocator's arena: after the first batches of each size no new memory
         // is asked for, and the tensor is owned, so binding it copies nothing.
-        let mut input = Tensor::<f32>::new(&self.input_allocator, [n, 3, size, size]).map_err(ort("input tensor"))?;
+        let mut input =
+            Tensor::<f32>::new(&self.input_allocator, [n, 3, canvas.height, canvas.width]).map_err(ort("input tensor"))?;
         let filled = fill(&mut input)?;
         self.binding.bind_input(self.input_name.as_str(), &input).map_err(ort("binding the input"))?;
         // ONNX Runtime keeps each run's output value in the binding and would write the
@@ -62,7 +66,7 @@ impl BoundSession {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::preprocess::letterbox_into;
+    use crate::engine::preprocess::{Canvas, letterbox_into};
     use crate::engine::session::cpu_session;
     use crate::engine::test_frames::camera_frames;
     use ort::value::TensorRef;
@@ -73,27 +77,27 @@ mod tests {
     #[test]
     fn runs_of_changing_batch_sizes_give_what_a_plain_run_gives() {
         let frames = camera_frames(2, &[0, 30, 60, 90]);
-        let size = 640;
-        let per_image = 3 * size * size;
+        let (size, canvas) = (640, Canvas { width: 384, height: 640 });
+        let per_image = 3 * canvas.area();
         let inputs: Vec<Vec<f32>> = frames
             .iter()
             .map(|f| {
                 let mut slot = vec![0.0; per_image];
-                letterbox_into(&f.view(), size, &mut slot).unwrap();
+                letterbox_into(&f.view(), size, canvas, &mut slot).unwrap();
                 slot
             })
             .collect();
-        let mut session = cpu_session(&crate::install_paths::default_model(false), 0).unwrap();
+        let mut session = cpu_session(&crate::install_paths::default_model(crate::install_paths::Weights::Fp32), 0).unwrap();
         let mut bound = BoundSession::new(&session, MemoryInfo::default(), MemoryInfo::default()).unwrap();
         for n in [1usize, 2, 4, 3, 1] {
             let batch: Vec<f32> = inputs[..n].concat();
             let plain: Vec<f32> = {
-                let tensor = TensorRef::from_array_view(([n, 3, size, size], batch.as_slice())).unwrap();
+                let tensor = TensorRef::from_array_view(([n, 3, canvas.height, canvas.width], batch.as_slice())).unwrap();
                 let outputs = session.run(ort::inputs![tensor]).unwrap();
                 outputs[0].try_extract_tensor::<f32>().unwrap().1.to_vec()
             };
             let (outputs, ()) = bound
-                .run(&mut session, (n, size), |input| {
+                .run(&mut session, n, canvas, |input| {
                     input.try_extract_tensor_mut::<f32>().unwrap().1.copy_from_slice(&batch);
                     Ok(())
                 })

@@ -10,6 +10,7 @@ mod parallel;
 mod placement;
 pub mod preprocess;
 mod remote;
+mod resize;
 mod session;
 #[cfg(test)]
 mod test_frames;
@@ -27,7 +28,7 @@ use remote::{RemoteError, RemoteModel};
 use gpu::{GpuPreprocessor, GpuTimes};
 
 use parallel::spread_over_cores;
-pub use preprocess::{FrameView, Letterbox, PackedLayout, PixelFormat, YuvMatrix};
+pub use preprocess::{Canvas, FrameView, InputShape, Letterbox, PackedLayout, PixelFormat, YuvMatrix};
 pub use session::Provider;
 pub use yolo_pose::{DEFAULT_IOU_THRESHOLD, DEFAULT_MAX_POSES, DEFAULT_SCORE_THRESHOLD, DecodeParams};
 
@@ -73,6 +74,8 @@ pub enum Precision {
     Auto,
     Fp32,
     Fp16,
+    /// The static int8 (Q/DQ) twin: on the CPU, or TensorRT's explicit quantization.
+    Int8,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -82,8 +85,10 @@ pub struct EngineConfig {
     pub provider: Provider,
     pub device_id: u32,
     pub precision: Precision,
-    /// Side of the square model input, a multiple of 32.
+    /// The model input's long side (its side, when square), a multiple of 32.
     pub input_size: usize,
+    /// How frames fit into the model input: the smallest stride-32 rectangle, or a square.
+    pub input_shape: InputShape,
     /// The largest batch: TensorRT's profile and the GPU warm-up cover 1 to this.
     pub max_batch_size: usize,
     /// CPU inference threads; 0 = ONNX Runtime's default.
@@ -115,6 +120,7 @@ impl Default for EngineConfig {
             device_id: 0,
             precision: Precision::Auto,
             input_size: DEFAULT_INPUT_SIZE,
+            input_shape: InputShape::Fit,
             max_batch_size: crate::batcher::DEFAULT_MAX_BATCH_SIZE,
             threads: 0,
             remote: None,
@@ -128,6 +134,8 @@ pub struct BatchResult {
     pub people: Vec<Vec<Person>>,
     /// Wall time of preprocessing, inference and decoding.
     pub inference_time: Duration,
+    /// Of that, the letterbox on the CPU (wall time; zero when the GPU letterboxes).
+    pub preprocess_time: Duration,
     /// GPU time of preprocessing and inference, from CUDA events (GPU preprocessing only).
     pub gpu_times: Option<GpuTimes>,
 }
@@ -166,6 +174,7 @@ pub struct Engine {
     backend: Backend,
     num_keypoints: usize,
     input_size: usize,
+    input_shape: InputShape,
     /// Where the model runs: "cpu", "cuda", "tensorrt" or "remote".
     pub provider: &'static str,
     /// Where frames are letterboxed: "gpu" or "cpu".
@@ -199,16 +208,29 @@ fn describe(session: &ort::session::Session, path: &Path) -> Result<ModelDescrip
     })
 }
 
-/// Letterboxes every frame into its slot of `values` (n x 3 x size x size), over the CPU cores.
-fn letterbox_on_cpu<T: preprocess::Level>(frames: &[FrameView], size: usize, values: &mut [T]) -> Result<Vec<Letterbox>, String> {
-    let mut slots: Vec<&mut [T]> = values.chunks_exact_mut(3 * size * size).collect();
-    spread_over_cores(frames, &mut slots, |frame, out| preprocess::letterbox_into(frame, size, out).map_err(|e| e.0))
+/// Letterboxes every frame into its slot of `values` (n x 3 x canvas), over the CPU cores.
+fn letterbox_on_cpu<T: preprocess::Level>(frames: &[FrameView], size: usize, canvas: Canvas, values: &mut [T]) -> Result<Vec<Letterbox>, String> {
+    let mut slots: Vec<&mut [T]> = values.chunks_exact_mut(3 * canvas.area()).collect();
+    spread_over_cores(frames, &mut slots, |frame, out| preprocess::letterbox_into(frame, size, canvas, out).map_err(|e| e.0))
 }
 
 /// The same into a host tensor of ONNX Runtime's.
-fn letterbox_into_tensor(frames: &[FrameView], size: usize, input: &mut Tensor<f32>) -> Result<Vec<Letterbox>, String> {
+fn letterbox_into_tensor(frames: &[FrameView], size: usize, canvas: Canvas, input: &mut Tensor<f32>) -> Result<Vec<Letterbox>, String> {
     let (_, values) = input.try_extract_tensor_mut::<f32>().map_err(|e| format!("input tensor: {e}"))?;
-    letterbox_on_cpu(frames, size, values)
+    letterbox_on_cpu(frames, size, canvas, values)
+}
+
+/// The frames of a batch grouped by the canvas each is letterboxed into (one model run
+/// each: a tensor has one shape), groups in order of their first frame.
+fn group_by_canvas(canvases: &[Canvas]) -> Vec<(Canvas, Vec<usize>)> {
+    let mut groups: Vec<(Canvas, Vec<usize>)> = Vec::new();
+    for (i, canvas) in canvases.iter().enumerate() {
+        match groups.iter_mut().find(|(c, _)| c == canvas) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((*canvas, vec![i])),
+        }
+    }
+    groups
 }
 
 /// Where the input tensor lives: the CUDA arena when the GPU letterboxes, else the CPU
@@ -231,6 +253,19 @@ fn output_memory(provider: &str, device_id: u32) -> Result<MemoryInfo<'static>, 
     info.map_err(|e| EngineError::Runtime(format!("memory info: {e}")))
 }
 
+/// The input shape asked for, unless the model takes one size only (then it gets that
+/// square, and the user hears why).
+fn usable_shape(config: &EngineConfig, fixed_size: bool, warnings: &mut Vec<String>) -> InputShape {
+    if fixed_size && config.input_shape == InputShape::Fit {
+        warnings.push(format!(
+            "the model takes {0}x{0} input only: frames are letterboxed into that square (input-shape=square)",
+            config.input_size
+        ));
+        return InputShape::Square;
+    }
+    config.input_shape
+}
+
 impl Engine {
     /// Loads the model where it can run (or finds it on its server) and validates it.
     pub fn load(config: &EngineConfig) -> Result<Engine, EngineError> {
@@ -242,19 +277,24 @@ impl Engine {
         }
         if let Some(remote) = &config.remote {
             let model = RemoteModel::connect(&remote.address, &remote.model, config.input_size, remote.connect_timeout)?;
+            let mut warnings = Vec::new();
+            let input_shape = usable_shape(config, model.fixed_size, &mut warnings);
             return Ok(Engine {
                 num_keypoints: model.num_keypoints,
                 input_size: config.input_size,
+                input_shape,
                 provider: "remote",
                 preprocessing: "cpu",
                 device: None,
                 model: format!("{} at {}", remote.model, model.address()),
-                warnings: Vec::new(),
+                warnings,
                 backend: Backend::Remote(model),
             });
         }
-        let placed = placement::place(config)?;
-        let (_, num_keypoints) = model_check::check(&describe(&placed.session, &placed.model_path)?, config.input_size)?;
+        let mut placed = placement::place(config)?;
+        let description = describe(&placed.session, &placed.model_path)?;
+        let (_, num_keypoints) = model_check::check(&description, config.input_size)?;
+        let input_shape = usable_shape(config, model_check::has_fixed_size(&description), &mut placed.warnings);
         let gpu = placed.preprocessor;
         let bound = BoundSession::new(
             &placed.session,
@@ -271,6 +311,7 @@ impl Engine {
             },
             num_keypoints,
             input_size: config.input_size,
+            input_shape,
             provider: placed.provider,
             model: placed.model_path.display().to_string(),
             warnings: placed.warnings,
@@ -318,16 +359,16 @@ impl Engine {
         Ok(WarmUp { one_frame, max_batch_size: max, full_batch })
     }
 
-    /// Runs `n` grey frames of the model's input size.
+    /// Runs `n` grey 16:9 frames (the shape of most cameras) scaled to the input size.
     fn infer_grey_frames(&mut self, n: usize, params: &DecodeParams) -> Result<BatchResult, EngineError> {
-        let size = self.input_size;
-        let grey = vec![114u8; size * size * 3];
+        let (width, height) = (self.input_size, self.input_size * 9 / 16);
+        let grey = vec![114u8; width * height * 3];
         let frame = FrameView {
             format: PixelFormat::Packed(PackedLayout::RGB),
-            width: size,
-            height: size,
+            width,
+            height,
             planes: [&grey, &[], &[]],
-            strides: [size * 3, 0, 0],
+            strides: [width * 3, 0, 0],
         };
         self.infer(&vec![frame; n], params)
     }
@@ -345,6 +386,10 @@ impl Engine {
 
     /// `infer`, waiting at most `timeout` for a remote server (default
     /// `DEFAULT_REMOTE_TIMEOUT`); a local model takes the time it takes.
+    ///
+    /// Frames whose canvases differ (portrait and landscape cameras, other sizes) run as
+    /// one model run per canvas: on the CPU that costs what the frames' own pixels cost,
+    /// where padding them all to one common box would run the model on the padding.
     pub fn infer_within(
         &mut self,
         frames: &[FrameView],
@@ -352,14 +397,75 @@ impl Engine {
         timeout: Option<Duration>,
     ) -> Result<BatchResult, EngineError> {
         let start = Instant::now();
+        let canvases: Vec<Canvas> =
+            frames.iter().map(|f| self.input_shape.canvas(f.width, f.height, self.input_size)).collect();
+        let mut people = vec![Vec::new(); frames.len()];
+        let mut preprocess_time = Duration::ZERO;
+        let mut gpu_times: Option<GpuTimes> = None;
+        for (canvas, members) in group_by_canvas(&canvases) {
+            let group: Vec<FrameView> = members.iter().map(|&i| frames[i]).collect();
+            let ran = self.run_group(&group, canvas, params, timeout)?;
+            for (i, found) in members.into_iter().zip(ran.people) {
+                people[i] = found;
+            }
+            preprocess_time += ran.preprocess_time;
+            gpu_times = match (gpu_times, ran.gpu_times) {
+                (Some(a), Some(b)) => Some(GpuTimes { preprocess: a.preprocess + b.preprocess, inference: a.inference + b.inference }),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok(BatchResult { people, inference_time: start.elapsed(), preprocess_time, gpu_times })
+    }
+
+    /// The ceiling the benchmark compares the element with: the model alone, run again and
+    /// again on `frames` letterboxed once beforehand (one canvas: the first frame's), as a
+    /// program that feeds ONNX Runtime ready tensors runs it. Returns each run's time.
+    pub fn time_bare_model(&mut self, frames: &[FrameView], seconds: f64) -> Result<Vec<Duration>, EngineError> {
+        let Backend::Local { run, .. } = &mut self.backend else {
+            return Err(EngineError::Runtime("the bare model runs in this process only".into()));
+        };
+        let first = frames.first().ok_or_else(|| EngineError::Input("no frames".into()))?;
+        let canvas = self.input_shape.canvas(first.width, first.height, self.input_size);
+        let mut values = vec![0f32; frames.len() * 3 * canvas.area()];
+        letterbox_on_cpu(frames, self.input_size, canvas, &mut values).map_err(EngineError::Input)?;
+        let shape = [frames.len(), 3, canvas.height, canvas.width];
+        let session = &mut run.runner.session;
+        let mut times = Vec::new();
+        let start = Instant::now();
+        while start.elapsed().as_secs_f64() < seconds || times.len() < 3 {
+            let input = ort::value::TensorRef::from_array_view((shape, values.as_slice()))
+                .map_err(|e| EngineError::Inference(e.to_string()))?;
+            let t = Instant::now();
+            session.run(ort::inputs![input]).map_err(|e| EngineError::Inference(e.to_string()))?;
+            times.push(t.elapsed());
+        }
+        Ok(times)
+    }
+
+    /// One model run over frames that share `canvas`.
+    fn run_group(
+        &mut self,
+        frames: &[FrameView],
+        canvas: Canvas,
+        params: &DecodeParams,
+        timeout: Option<Duration>,
+    ) -> Result<BatchResult, EngineError> {
+        let start = Instant::now();
         let (size, num_keypoints) = (self.input_size, self.num_keypoints);
+        let mut preprocess_time = Duration::ZERO;
+        let mut timed_letterbox = |letterbox: &mut dyn FnMut() -> Result<Vec<Letterbox>, String>| {
+            let started = Instant::now();
+            let letterboxes = letterbox();
+            preprocess_time = started.elapsed();
+            letterboxes
+        };
         let (people, gpu_times) = match &mut self.backend {
             Backend::Local { run, gpu } => {
                 let Runner { bound, session } = &mut run.runner;
                 let (outputs, letterboxes) = bound
-                    .run(session, (frames.len(), size), |input| match gpu.as_mut() {
-                        Some(gpu) => gpu.letterbox_batch(frames, size, input.data_ptr_mut() as u64),
-                        None => letterbox_into_tensor(frames, size, input),
+                    .run(session, frames.len(), canvas, |input| match gpu.as_mut() {
+                        Some(gpu) => gpu.letterbox_batch(frames, size, canvas, input.data_ptr_mut() as u64),
+                        None => timed_letterbox(&mut || letterbox_into_tensor(frames, size, canvas, input)),
                     })
                     .map_err(EngineError::Inference)?;
                 // Before decoding: the end-of-inference event must not count CPU work.
@@ -368,21 +474,23 @@ impl Engine {
                 (decode_output(dims, data, &letterboxes, num_keypoints, params)?, gpu_times)
             }
             Backend::Remote(remote) => {
-                let values = 3 * size * size * frames.len();
+                let values = 3 * canvas.area() * frames.len();
                 let (bytes, letterboxes) = match remote.input_type {
                     InputType::Uint8 => {
                         let mut levels = vec![0u8; values];
-                        let letterboxes = letterbox_on_cpu(frames, size, &mut levels).map_err(EngineError::Input)?;
+                        let letterboxes = timed_letterbox(&mut || letterbox_on_cpu(frames, size, canvas, &mut levels))
+                            .map_err(EngineError::Input)?;
                         (levels, letterboxes)
                     }
                     InputType::Float32 => {
                         let mut floats = vec![0f32; values];
-                        let letterboxes = letterbox_on_cpu(frames, size, &mut floats).map_err(EngineError::Input)?;
+                        let letterboxes = timed_letterbox(&mut || letterbox_on_cpu(frames, size, canvas, &mut floats))
+                            .map_err(EngineError::Input)?;
                         (floats.iter().flat_map(|v| v.to_le_bytes()).collect(), letterboxes)
                     }
                 };
                 let (dims, data) = remote
-                    .infer(frames.len(), size, bytes, timeout.unwrap_or(DEFAULT_REMOTE_TIMEOUT))
+                    .infer(frames.len(), canvas, bytes, timeout.unwrap_or(DEFAULT_REMOTE_TIMEOUT))
                     .map_err(|e| match e {
                         RemoteError::Unavailable(why) => EngineError::Unavailable(why),
                         RemoteError::Failed(why) => EngineError::Inference(why),
@@ -390,7 +498,7 @@ impl Engine {
                 (decode_output(&dims, &data, &letterboxes, num_keypoints, params)?, None)
             }
         };
-        Ok(BatchResult { people, inference_time: start.elapsed(), gpu_times })
+        Ok(BatchResult { people, inference_time: start.elapsed(), preprocess_time, gpu_times })
     }
 }
 

@@ -80,6 +80,11 @@ pub fn check(model: &ModelDescription, input_size: usize) -> Result<(InputType, 
     Ok((input_type, num_keypoints))
 }
 
+/// True when the model's input height or width is fixed (a model exported for one size).
+pub fn has_fixed_size(model: &ModelDescription) -> bool {
+    model.inputs.first().is_some_and(|(_, dims)| dims.len() == 4 && dims[2..].iter().any(|&side| side > 0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +111,6 @@ mod tests {
         assert!(matches!(check(&fixed, 320), Err(EngineError::Model(m)) if m.contains("input-size=640")));
         let other = ModelDescription { inputs: vec![(None, vec![-1, 3, -1, -1])], ..yolo(InputType::Float32) };
         assert!(check(&other, 640).is_err());
+        assert!(has_fixed_size(&fixed) && !has_fixed_size(&yolo(InputType::Float32)), "fixed sides are told apart");
     }
 }

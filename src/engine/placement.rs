@@ -10,7 +10,7 @@ use ort::session::Session;
 use super::gpu::{self, GpuPreprocessor};
 use super::session::{self, TensorRtOptions};
 use super::{EngineConfig, EngineError, Precision, Provider};
-use crate::install_paths;
+use crate::install_paths::{self, Weights};
 
 /// A session and where it runs.
 pub struct Placed {
@@ -27,17 +27,38 @@ pub struct Placed {
 
 /// The model file for this placement: the user's, or the installed default whose
 /// precision follows the provider (`auto`: fp16 for CUDA; fp32 for TensorRT, which makes
-/// its own fp16 engine, and for the CPU).
+/// its own fp16 engine, and for the CPU); int8 is the Q/DQ twin everywhere.
 pub fn model_path(config: &EngineConfig, provider: Provider) -> PathBuf {
     if let Some(model) = &config.model {
         return model.clone();
     }
-    let fp16 = match config.precision {
-        Precision::Fp16 => provider != Provider::TensorRt,
-        Precision::Fp32 => false,
-        Precision::Auto => provider == Provider::Cuda,
+    let weights = match config.precision {
+        Precision::Int8 => Weights::Int8,
+        Precision::Fp16 if provider != Provider::TensorRt => Weights::Fp16,
+        Precision::Auto if provider == Provider::Cuda => Weights::Fp16,
+        _ => Weights::Fp32,
     };
-    install_paths::default_model(fp16)
+    install_paths::default_model(weights)
+}
+
+/// int8 runs on the CPU and with TensorRT (explicit quantization). The CUDA provider has
+/// no int8 convolutions: it would run the Q/DQ model in float with the quantization on
+/// top, slower than fp16, so asking for it is an error; `auto` runs int8 on the CPU.
+fn int8_provider(config: &EngineConfig, warnings: &mut Vec<String>) -> Result<Provider, EngineError> {
+    match config.provider {
+        Provider::Cuda => Err(EngineError::Model(
+            "precision=int8 runs on the CPU or with execution-provider=tensorrt; the CUDA provider has no int8 \
+             convolutions (use precision=fp16 on CUDA)"
+                .into(),
+        )),
+        Provider::Auto => {
+            if gpu::driver_present() {
+                warnings.push("precision=int8 runs on the CPU under execution-provider=auto (execution-provider=tensorrt runs it on the GPU)".into());
+            }
+            Ok(Provider::Cpu)
+        }
+        other => Ok(other),
+    }
 }
 
 fn existing(path: PathBuf) -> Result<PathBuf, EngineError> {
@@ -54,6 +75,11 @@ fn existing(path: PathBuf) -> Result<PathBuf, EngineError> {
 /// Places the model: on the GPU when asked (or `auto`) and possible, else on the CPU.
 pub fn place(config: &EngineConfig) -> Result<Placed, EngineError> {
     let mut warnings = Vec::new();
+    let provider = match config.precision {
+        Precision::Int8 => int8_provider(config, &mut warnings)?,
+        _ => config.provider,
+    };
+    let config = &EngineConfig { provider, ..config.clone() };
     if config.provider != Provider::Cpu {
         match place_on_gpu(config, &mut warnings)? {
             Ok(placed) => return Ok(placed),
@@ -113,11 +139,14 @@ fn place_on_gpu(config: &EngineConfig, warnings: &mut Vec<String>) -> Result<Res
 fn tensorrt_options(config: &EngineConfig, model: &Path) -> Result<TensorRtOptions, String> {
     let probe = session::cpu_session(model, 1).map_err(|e| e.to_string())?;
     let input_name = probe.inputs().first().map(|i| i.name().to_string()).ok_or("the model has no input")?;
+    let size = config.input_size;
     Ok(TensorRtOptions {
         input_name,
-        input_size: config.input_size,
+        input_size: size,
+        optimal: config.input_shape.canvas(size, size * 9 / 16, size),
         max_batch_size: config.max_batch_size.max(1),
         fp16: config.precision != Precision::Fp32,
+        int8: config.precision == Precision::Int8,
         cache_dir: install_paths::data_dir().join("tensorrt"),
     })
 }
@@ -137,6 +166,9 @@ mod tests {
         assert_eq!(name(model_path(&fp16, Provider::Cpu)), install_paths::DEFAULT_MODEL_FP16, "fp16 asked for is fp16");
         let fp32 = EngineConfig { precision: Precision::Fp32, ..Default::default() };
         assert_eq!(name(model_path(&fp32, Provider::Cuda)), install_paths::DEFAULT_MODEL);
+        let int8 = EngineConfig { precision: Precision::Int8, ..Default::default() };
+        assert_eq!(name(model_path(&int8, Provider::Cpu)), install_paths::DEFAULT_MODEL_INT8);
+        assert_eq!(name(model_path(&int8, Provider::TensorRt)), install_paths::DEFAULT_MODEL_INT8, "TensorRT's explicit int8");
         let given = EngineConfig { model: Some("/models/mine.onnx".into()), ..Default::default() };
         assert_eq!(model_path(&given, Provider::Cuda), PathBuf::from("/models/mine.onnx"));
     }
@@ -147,12 +179,22 @@ mod tests {
             eprintln!("SKIPPED (a CUDA driver is present)");
             return;
         }
-        let model = Some(install_paths::default_model(false));
+        let model = Some(install_paths::default_model(Weights::Fp32));
         let auto = place(&EngineConfig { model: model.clone(), ..Default::default() }).unwrap();
         assert_eq!((auto.provider, auto.warnings.len()), ("cpu", 0), "{:?}", auto.warnings);
         let cuda = place(&EngineConfig { model, provider: Provider::Cuda, ..Default::default() }).unwrap();
         assert_eq!(cuda.provider, "cpu");
         assert_eq!(cuda.warnings.len(), 1, "{:?}", cuda.warnings);
         assert!(cuda.warnings[0].contains("running on CPU"), "{}", cuda.warnings[0]);
+    }
+
+    #[test]
+    fn int8_refuses_the_cuda_provider_and_runs_on_the_cpu_under_auto() {
+        let model = Some(install_paths::default_model(Weights::Fp32));
+        let on_cuda = EngineConfig { model: model.clone(), provider: Provider::Cuda, precision: Precision::Int8, ..Default::default() };
+        let err = place(&on_cuda).err().expect("int8 on CUDA is refused");
+        assert!(err.to_string().contains("execution-provider=tensorrt"), "{err}");
+        let auto = place(&EngineConfig { model, precision: Precision::Int8, ..Default::default() }).unwrap();
+        assert_eq!(auto.provider, "cpu");
     }
 }

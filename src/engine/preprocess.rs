@@ -5,6 +5,10 @@
 //! channel rounded to an 8-bit level, so the tensor matches what the usual
 //! OpenCV letterbox (`cv2.resize` + grey 114 border) feeds the model.
 
+use fast_image_resize::PixelTrait;
+use fast_image_resize::pixels::{U8, U8x2, U8x3, U8x4};
+
+use super::resize::{self, Plane};
 pub use crate::pixels::PackedLayout;
 
 /// YUV to RGB conversion constants (luma coefficients of R and B, and the value range).
@@ -83,7 +87,50 @@ pub struct FrameView<'a> {
     pub strides: [usize; 3],
 }
 
-/// How a frame was placed in the square model input; maps model coordinates back.
+/// The model input one batch's frames are letterboxed into: `width` x `height` pixels,
+/// each a multiple of 32 (the model's stride).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Canvas {
+    pub width: usize,
+    pub height: usize,
+}
+
+impl Canvas {
+    pub fn square(size: usize) -> Canvas {
+        Canvas { width: size, height: size }
+    }
+
+    pub fn area(self) -> usize {
+        self.width * self.height
+    }
+}
+
+/// How a frame is fitted into the model input (the element's `input-shape`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum InputShape {
+    /// The smallest stride-32 rectangle that holds the frame scaled to `input-size` on its
+    /// long side (Ultralytics' own predictor: 1920x1080 at 640 runs as 640x384).
+    #[default]
+    Fit,
+    /// `input-size` x `input-size` whatever the frame (padding fills the rest).
+    Square,
+}
+
+impl InputShape {
+    /// The canvas a `frame_width` x `frame_height` frame is letterboxed into.
+    pub fn canvas(self, frame_width: usize, frame_height: usize, size: usize) -> Canvas {
+        match self {
+            InputShape::Square => Canvas::square(size),
+            InputShape::Fit => {
+                let lb = Letterbox::new(frame_width, frame_height, size, Canvas::square(size));
+                let up = |n: usize| n.div_ceil(32).max(1) * 32;
+                Canvas { width: up(lb.scaled_width).min(size), height: up(lb.scaled_height).min(size) }
+            }
+        }
+    }
+}
+
+/// How a frame was placed in the model input; maps model coordinates back.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Letterbox {
     /// Model pixels per frame pixel.
@@ -97,14 +144,15 @@ pub struct Letterbox {
 }
 
 impl Letterbox {
-    /// The same placement as the Ultralytics/OpenCV letterbox: scale to fit, round the
-    /// scaled size, centre it (split padding rounds the left/top side down).
-    pub fn new(frame_width: usize, frame_height: usize, size: usize) -> Letterbox {
+    /// The same placement as the Ultralytics/OpenCV letterbox: scale so the frame fits
+    /// `size` x `size`, round the scaled size, centre it on `canvas` (split padding rounds
+    /// the left/top side down).
+    pub fn new(frame_width: usize, frame_height: usize, size: usize, canvas: Canvas) -> Letterbox {
         let gain = (size as f32 / frame_width as f32).min(size as f32 / frame_height as f32);
-        let scaled_width = ((frame_width as f32 * gain).round() as usize).clamp(1, size);
-        let scaled_height = ((frame_height as f32 * gain).round() as usize).clamp(1, size);
-        let pad_w = (size - scaled_width) as f32 / 2.0;
-        let pad_h = (size - scaled_height) as f32 / 2.0;
+        let scaled_width = ((frame_width as f32 * gain).round() as usize).clamp(1, canvas.width);
+        let scaled_height = ((frame_height as f32 * gain).round() as usize).clamp(1, canvas.height);
+        let pad_w = (canvas.width - scaled_width) as f32 / 2.0;
+        let pad_h = (canvas.height - scaled_height) as f32 / 2.0;
         Letterbox {
             gain,
             pad_left: (pad_w - 0.1).round() as usize,
@@ -127,60 +175,11 @@ impl Letterbox {
     }
 }
 
-/// Bilinear taps along one axis: for each output index, two source indices and the
-/// weight of the second.
-struct Taps {
-    first: Vec<usize>,
-    second: Vec<usize>,
-    weight: Vec<f32>,
-}
-
-impl Taps {
-    /// OpenCV INTER_LINEAR: source = (dst + 0.5) * scale - 0.5, clamped at the edges.
-    fn new(src_len: usize, dst_len: usize, scale: f64) -> Taps {
-        let mut taps = Taps {
-            first: Vec::with_capacity(dst_len),
-            second: Vec::with_capacity(dst_len),
-            weight: Vec::with_capacity(dst_len),
-        };
-        for d in 0..dst_len {
-            let pos = (d as f64 + 0.5) * scale - 0.5;
-            let mut i = pos.floor();
-            let mut w = pos - i;
-            if i < 0.0 {
-                i = 0.0;
-                w = 0.0;
-            }
-            let mut i = i as usize;
-            if i + 1 >= src_len {
-                i = src_len - 1;
-                w = 0.0;
-            }
-            taps.first.push(i);
-            taps.second.push((i + 1).min(src_len - 1));
-            taps.weight.push(w as f32);
-        }
-        taps
-    }
-}
-
-#[inline(always)]
-fn lerp(a: u8, b: u8, w: f32) -> f32 {
-    a as f32 + (b as f32 - a as f32) * w
-}
-
-#[inline(always)]
-fn bilinear(top: &[u8], bottom: &[u8], i0: usize, i1: usize, wx: f32, wy: f32) -> f32 {
-    let t = lerp(top[i0], top[i1], wx);
-    let b = lerp(bottom[i0], bottom[i1], wx);
-    t + (b - t) * wy
-}
-
 /// Grey padding level of the Ultralytics letterbox.
-const PAD_LEVEL: usize = 114;
+const PAD_LEVEL: f32 = 114.0;
 /// The same, normalised.
 #[cfg(test)]
-pub const PAD_VALUE: f32 = PAD_LEVEL as f32 / 255.0;
+pub const PAD_VALUE: f32 = PAD_LEVEL / 255.0;
 
 /// Why a frame cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,106 +223,195 @@ pub fn plane_extents(frame: &FrameView) -> Result<[usize; 3], PreprocessError> {
 /// What a letterboxed channel value is stored as: the model's 0..1 float, or the 0..255
 /// level itself (for a served model that normalises its input: a quarter of the bytes).
 pub trait Level: Copy + Send + Sync {
-    /// The value of each 8-bit level.
-    fn levels() -> [Self; 256];
+    /// The value of 8-bit level `level` (a whole number, 0..=255). Arithmetic in floats
+    /// rather than a table, so the loops that store levels vectorise.
+    fn of(level: f32) -> Self;
 }
 
 impl Level for f32 {
-    fn levels() -> [f32; 256] {
-        std::array::from_fn(|i| i as f32 / 255.0)
+    #[inline(always)]
+    fn of(level: f32) -> f32 {
+        level / 255.0
     }
 }
 
 impl Level for u8 {
-    fn levels() -> [u8; 256] {
-        std::array::from_fn(|i| i as u8)
+    #[inline(always)]
+    fn of(level: f32) -> u8 {
+        level as u8
     }
 }
 
-/// Letterboxes `frame` into `out`, a planar RGB tensor of `3 * size * size` levels (0..1
-/// floats, or 0..255 bytes).
-pub fn letterbox_into<T: Level>(frame: &FrameView, size: usize, out: &mut [T]) -> Result<Letterbox, PreprocessError> {
+/// A colour rounded to the nearest 8-bit level (as OpenCV stores its resized image).
+///
+/// Adding and taking away 2^23 rounds a float in 0..256 to a whole number with SSE2's
+/// plain additions: `floor` is a libm call on the baseline x86-64 target and a saturating
+/// `as i32` does not vectorise, either of which made the colour conversion several times
+/// slower. (An exact tie rounds to even rather than up: a level apart, now and then.)
+#[inline(always)]
+fn round_to_level(v: f32) -> f32 {
+    const TWO_TO_23: f32 = 8_388_608.0;
+    (v.clamp(0.0, 255.0) + TWO_TO_23) - TWO_TO_23
+}
+
+/// One row of packed pixels (`BPP` bytes each, R, G and B at `rgb`) into the three planes'
+/// rows. `BPP` is a constant so that the compiler vectorises the strided reads.
+#[inline(always)]
+fn split_packed_row<const BPP: usize, T: Level>(pixels: &[u8], [red, green, blue]: [usize; 3], r: &mut [T], g: &mut [T], b: &mut [T]) {
+    for (((p, r), g), b) in pixels.chunks_exact(BPP).zip(r).zip(g).zip(b) {
+        *r = T::of(p[red] as f32);
+        *g = T::of(p[green] as f32);
+        *b = T::of(p[blue] as f32);
+    }
+}
+
+/// One row of luma levels and their chroma (U, V) levels converted to RGB levels in the
+/// three planes' rows. Generic over how chroma is laid out (interleaved or planar), so each
+/// layout gets a loop the compiler vectorises.
+#[inline(always)]
+fn convert_yuv_row<T: Level>(
+    coefficients: YuvCoefficients,
+    luma: &[u8],
+    chroma: impl Iterator<Item = (u8, u8)>,
+    r: &mut [T],
+    g: &mut [T],
+    b: &mut [T],
+) {
+    for ((((y, (u, v)), r), g), b) in luma.iter().zip(chroma).zip(r).zip(g).zip(b) {
+        let [red, green, blue] = coefficients.to_rgb(*y as f32, u as f32, v as f32);
+        *r = T::of(round_to_level(red));
+        *g = T::of(round_to_level(green));
+        *b = T::of(round_to_level(blue));
+    }
+}
+
+/// A frame's chroma levels at the model's resolution.
+#[derive(Clone, Copy)]
+enum Chroma<'a> {
+    /// U and V alternating (NV12).
+    Interleaved(&'a [u8]),
+    /// U, then V (I420).
+    Planar(&'a [u8], &'a [u8]),
+}
+
+/// Letterboxes `frame` into `out`, a planar RGB tensor of `3 * canvas.area()` levels (0..1
+/// floats, or 0..255 bytes), scaled to fit `size` x `size`.
+///
+/// The frame is resized first, plane by plane in its own format (SIMD, `resize`), and its
+/// colours are converted at the model's resolution, a ninth of a 1080p frame's pixels at
+/// 640: each channel rounded to an 8-bit level, as the OpenCV letterbox stores its image.
+pub fn letterbox_into<T: Level>(frame: &FrameView, size: usize, canvas: Canvas, out: &mut [T]) -> Result<Letterbox, PreprocessError> {
     let (w, h) = (frame.width, frame.height);
     plane_extents(frame)?;
-    if size == 0 {
+    if size == 0 || canvas.area() == 0 {
         return Err(PreprocessError("model input size 0".into()));
     }
-    let area = size * size;
+    let area = canvas.area();
     if out.len() != 3 * area {
         return Err(PreprocessError(format!("output holds {} values, {} needed", out.len(), 3 * area)));
     }
-    let lb = Letterbox::new(w, h, size);
-    let scale_x = w as f64 / lb.scaled_width as f64;
-    let scale_y = h as f64 / lb.scaled_height as f64;
-    let xs = Taps::new(w, lb.scaled_width, scale_x);
-    let ys = Taps::new(h, lb.scaled_height, scale_y);
+    let lb = Letterbox::new(w, h, size, canvas);
+    let (sw, sh) = (lb.scaled_width, lb.scaled_height);
+    // What of a plane maps onto the frame: all of it, or for chroma half the frame's size.
+    let (whole, half) = ((w as f64, h as f64), (w as f64 / 2.0, h as f64 / 2.0));
+    fill_padding(out, canvas, &lb, T::of(PAD_LEVEL));
     let (r_out, rest) = out.split_at_mut(area);
     let (g_out, b_out) = rest.split_at_mut(area);
-    // Round to an 8-bit level as OpenCV does, then store it through a table: a cast and a
-    // lookup are much cheaper than floor() and a division per channel.
-    let levels = T::levels();
-    let level = |v: f32| levels[((v + 0.5) as i32).clamp(0, 255) as usize];
-    let pad = levels[PAD_LEVEL];
-    r_out.fill(pad);
-    g_out.fill(pad);
-    b_out.fill(pad);
+    // Row `dy` of the scaled frame in each output plane.
+    let row = |dy: usize| (lb.pad_top + dy) * canvas.width + lb.pad_left;
 
     match frame.format {
         PixelFormat::Packed(layout) => {
+            let (rgb, rgbx);
+            let scaled: &[u8] = match layout.bytes_per_pixel {
+                3 => {
+                    rgb = scaled_plane::<U8x3>(frame, 0, (w, h), whole, &lb, "RGB")?;
+                    bytemuck::cast_slice(&rgb)
+                }
+                _ => {
+                    rgbx = scaled_plane::<U8x4>(frame, 0, (w, h), whole, &lb, "RGB")?;
+                    bytemuck::cast_slice(&rgbx)
+                }
+            };
             let bpp = layout.bytes_per_pixel;
-            let [red, green, blue] = layout.rgb;
-            // Byte offsets of each tap, per channel, so the inner loop only indexes.
-            let (x0, x1): (Vec<usize>, Vec<usize>) =
-                xs.first.iter().zip(&xs.second).map(|(&a, &b)| (a * bpp, b * bpp)).unzip();
-            for dy in 0..lb.scaled_height {
-                let stride = frame.strides[0];
-                let top = &frame.planes[0][ys.first[dy] * stride..][..w * bpp];
-                let bottom = &frame.planes[0][ys.second[dy] * stride..][..w * bpp];
-                let wy = ys.weight[dy];
-                let row = (lb.pad_top + dy) * size + lb.pad_left;
-                let (r_row, g_row, b_row) = (
-                    &mut r_out[row..row + lb.scaled_width],
-                    &mut g_out[row..row + lb.scaled_width],
-                    &mut b_out[row..row + lb.scaled_width],
-                );
-                for dx in 0..lb.scaled_width {
-                    let (t0, t1, wx) = (x0[dx], x1[dx], xs.weight[dx]);
-                    r_row[dx] = level(bilinear(top, bottom, t0 + red, t1 + red, wx, wy));
-                    g_row[dx] = level(bilinear(top, bottom, t0 + green, t1 + green, wx, wy));
-                    b_row[dx] = level(bilinear(top, bottom, t0 + blue, t1 + blue, wx, wy));
+            for (dy, pixels) in scaled.chunks_exact(sw * bpp).enumerate() {
+                let at = row(dy);
+                let (r, g, b) = (&mut r_out[at..at + sw], &mut g_out[at..at + sw], &mut b_out[at..at + sw]);
+                match bpp {
+                    3 => split_packed_row::<3, T>(pixels, layout.rgb, r, g, b),
+                    _ => split_packed_row::<4, T>(pixels, layout.rgb, r, g, b),
                 }
             }
         }
         PixelFormat::Nv12(matrix) | PixelFormat::I420(matrix) => {
-            let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-            let nv12 = matches!(frame.format, PixelFormat::Nv12(_));
-            // Chroma samples sit at the centre of each 2x2 luma block.
-            let cxs = Taps::new(cw, lb.scaled_width, scale_x / 2.0);
-            let cys = Taps::new(ch, lb.scaled_height, scale_y / 2.0);
+            let chroma_size = (w.div_ceil(2), h.div_ceil(2));
+            let luma = scaled_plane::<U8>(frame, 0, (w, h), whole, &lb, "Y")?;
+            let luma: &[u8] = bytemuck::cast_slice(&luma);
+            // Chroma planes are resized to the luma's scaled size, each sample at the centre
+            // of its 2x2 luma block.
+            let (uv, u_plane, v_plane);
+            let chroma = match frame.format {
+                PixelFormat::Nv12(_) => {
+                    uv = scaled_plane::<U8x2>(frame, 1, chroma_size, half, &lb, "UV")?;
+                    Chroma::Interleaved(bytemuck::cast_slice(&uv))
+                }
+                _ => {
+                    u_plane = scaled_plane::<U8>(frame, 1, chroma_size, half, &lb, "U")?;
+                    v_plane = scaled_plane::<U8>(frame, 2, chroma_size, half, &lb, "V")?;
+                    Chroma::Planar(bytemuck::cast_slice(&u_plane), bytemuck::cast_slice(&v_plane))
+                }
+            };
             let coefficients = matrix.coefficients();
-            let row_of = |plane: usize, y: usize| &frame.planes[plane][y * frame.strides[plane]..];
-            for dy in 0..lb.scaled_height {
-                let (y_top, y_bottom, wy) = (row_of(0, ys.first[dy]), row_of(0, ys.second[dy]), ys.weight[dy]);
-                let (cy0, cy1, cwy) = (cys.first[dy], cys.second[dy], cys.weight[dy]);
-                // NV12: U and V interleaved in plane 1; I420: U in plane 1, V in plane 2.
-                let (u_top, u_bottom) = (row_of(1, cy0), row_of(1, cy1));
-                let (v_top, v_bottom) = if nv12 { (u_top, u_bottom) } else { (row_of(2, cy0), row_of(2, cy1)) };
-                let (step, v_offset) = if nv12 { (2, 1) } else { (1, 0) };
-                let row = (lb.pad_top + dy) * size + lb.pad_left;
-                for dx in 0..lb.scaled_width {
-                    let luma = bilinear(y_top, y_bottom, xs.first[dx], xs.second[dx], xs.weight[dx], wy);
-                    let (c0, c1, cwx) = (step * cxs.first[dx], step * cxs.second[dx], cxs.weight[dx]);
-                    let u = bilinear(u_top, u_bottom, c0, c1, cwx, cwy);
-                    let v = bilinear(v_top, v_bottom, c0 + v_offset, c1 + v_offset, cwx, cwy);
-                    let [r, g, b] = coefficients.to_rgb(luma, u, v);
-                    r_out[row + dx] = level(r);
-                    g_out[row + dx] = level(g);
-                    b_out[row + dx] = level(b);
+            for dy in 0..sh {
+                let at = row(dy);
+                let (r, g, b) = (&mut r_out[at..at + sw], &mut g_out[at..at + sw], &mut b_out[at..at + sw]);
+                let (ys, pixels) = (&luma[dy * sw..(dy + 1) * sw], dy * sw..(dy + 1) * sw);
+                match chroma {
+                    Chroma::Interleaved(uv) => {
+                        let pairs = uv[2 * pixels.start..2 * pixels.end].chunks_exact(2).map(|p| (p[0], p[1]));
+                        convert_yuv_row(coefficients, ys, pairs, r, g, b)
+                    }
+                    Chroma::Planar(u, v) => {
+                        let pairs = u[pixels.clone()].iter().copied().zip(v[pixels].iter().copied());
+                        convert_yuv_row(coefficients, ys, pairs, r, g, b)
+                    }
                 }
             }
         }
     }
     Ok(lb)
+}
+
+/// Plane `index` of `frame` (`width` x `height` pixels of type P, of which `covers` maps
+/// onto the frame) resized to the frame's scaled size.
+fn scaled_plane<P>(
+    frame: &FrameView,
+    index: usize,
+    (width, height): (usize, usize),
+    covers: (f64, f64),
+    lb: &Letterbox,
+    name: &str,
+) -> Result<Vec<P>, PreprocessError>
+where
+    P: PixelTrait + bytemuck::Pod,
+{
+    let plane = Plane::<P>::new(frame.planes[index], frame.strides[index], width, height)
+        .ok_or_else(|| PreprocessError(format!("{name} plane too short for {width}x{height}")))?;
+    resize::bilinear(&plane, covers, lb.scaled_width, lb.scaled_height).map_err(PreprocessError)
+}
+
+/// Writes `pad` in each plane wherever the scaled frame does not cover the canvas.
+fn fill_padding<T: Copy>(out: &mut [T], canvas: Canvas, lb: &Letterbox, pad: T) {
+    for plane in out.chunks_exact_mut(canvas.area()) {
+        for (y, row) in plane.chunks_exact_mut(canvas.width).enumerate() {
+            if y < lb.pad_top || y >= lb.pad_top + lb.scaled_height {
+                row.fill(pad);
+            } else {
+                row[..lb.pad_left].fill(pad);
+                row[lb.pad_left + lb.scaled_width..].fill(pad);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -336,11 +424,29 @@ mod tests {
     #[test]
     fn letterbox_matches_ultralytics_placement() {
         // 1088x1920 portrait into 640: gain 1/3, scaled 363x640, 277 columns of padding.
-        let lb = Letterbox::new(1088, 1920, 640);
+        let lb = Letterbox::new(1088, 1920, 640, Canvas::square(640));
         assert_eq!((lb.scaled_width, lb.scaled_height), (363, 640));
         assert_eq!((lb.pad_left, lb.pad_top), (138, 0));
         let (x, y) = lb.to_frame(138.0 + 363.0 / 2.0, 320.0);
         assert!((x - 544.0).abs() < 2.0 && (y - 960.0).abs() < 1.0, "{x},{y}");
+        // Fitted (Ultralytics' auto=True): the smallest stride-32 canvas, padding split.
+        let canvas = InputShape::Fit.canvas(1088, 1920, 640);
+        assert_eq!(canvas, Canvas { width: 384, height: 640 });
+        let lb = Letterbox::new(1088, 1920, 640, canvas);
+        assert_eq!((lb.scaled_width, lb.pad_left, lb.pad_top), (363, 10, 0));
+        let (x, _) = lb.to_frame(10.0 + 363.0 / 2.0, 320.0);
+        assert!((x - 544.0).abs() < 2.0, "{x}");
+    }
+
+    #[test]
+    fn fitted_canvases_are_the_smallest_stride_32_rectangle() {
+        let fit = |w, h, size| InputShape::Fit.canvas(w, h, size);
+        assert_eq!(fit(1920, 1080, 640), Canvas { width: 640, height: 384 });
+        assert_eq!(fit(1080, 1920, 640), Canvas { width: 384, height: 640 });
+        assert_eq!(fit(1920, 1080, 320), Canvas { width: 320, height: 192 });
+        assert_eq!(fit(640, 640, 640), Canvas::square(640));
+        assert_eq!(fit(4000, 10, 640), Canvas { width: 640, height: 32 });
+        assert_eq!(InputShape::Square.canvas(1920, 1080, 640), Canvas::square(640));
     }
 
     #[test]
@@ -351,7 +457,7 @@ mod tests {
         for (format, data, bpp) in [(RGB, &rgb, 3), (BGRX, &bgrx, 4)] {
             let frame = FrameView { format, width: w, height: h, planes: [data, &[], &[]], strides: [w * bpp, 0, 0] };
             let mut out = vec![0.0; 3 * 64 * 64];
-            let lb = letterbox_into(&frame, 64, &mut out).unwrap();
+            let lb = letterbox_into(&frame, 64, Canvas::square(64), &mut out).unwrap();
             let centre = 32 * 64 + 32;
             assert_eq!(out[centre], 200.0 / 255.0);
             assert_eq!(out[64 * 64 + centre], 100.0 / 255.0);
@@ -373,7 +479,7 @@ mod tests {
             strides: [w, w, 0],
         };
         let mut out = vec![0.0; 3 * 32 * 32];
-        letterbox_into(&frame, 32, &mut out).unwrap();
+        letterbox_into(&frame, 32, Canvas::square(32), &mut out).unwrap();
         let centre = 16 * 32 + 16;
         let expected = ((126.0 - 16.0) * 255.0 / 219.0f32 + 0.5).floor() / 255.0;
         for c in 0..3 {
@@ -387,7 +493,8 @@ mod tests {
         let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i * 37 % 256) as u8).collect();
         let frame = FrameView { format: RGB, width: w, height: h, planes: [&rgb, &[], &[]], strides: [w * 3, 0, 0] };
         let (mut floats, mut bytes) = (vec![0.0f32; 3 * 64 * 64], vec![0u8; 3 * 64 * 64]);
-        assert_eq!(letterbox_into(&frame, 64, &mut floats).unwrap(), letterbox_into(&frame, 64, &mut bytes).unwrap());
+        let canvas = Canvas::square(64);
+        assert_eq!(letterbox_into(&frame, 64, canvas, &mut floats).unwrap(), letterbox_into(&frame, 64, canvas, &mut bytes).unwrap());
         assert!(floats.iter().zip(&bytes).all(|(f, b)| *f == *b as f32 / 255.0), "a served model's x / 255 gives the same input");
         assert_eq!(bytes[0], 114, "padding");
     }
@@ -397,6 +504,6 @@ mod tests {
         let data = vec![0u8; 10];
         let frame = FrameView { format: RGB, width: 8, height: 8, planes: [&data, &[], &[]], strides: [24, 0, 0] };
         let mut out = vec![0.0; 3 * 32 * 32];
-        assert!(letterbox_into(&frame, 32, &mut out).is_err());
+        assert!(letterbox_into(&frame, 32, Canvas::square(32), &mut out).is_err());
     }
 }

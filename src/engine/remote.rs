@@ -19,7 +19,7 @@ use proto::model_infer_request::{InferInputTensor, InferRequestedOutputTensor};
 use proto::{ModelInferRequest, ModelMetadataRequest};
 use tonic::transport::{Channel, Endpoint};
 
-use super::EngineError;
+use super::{Canvas, EngineError};
 use super::model_check::{InputType, ModelDescription};
 
 /// The largest message either way: a batch of 64 FP32 frames at 640 is 315 MB, so big
@@ -58,6 +58,8 @@ pub struct RemoteModel {
     /// What the served model takes: bytes or floats.
     pub input_type: InputType,
     pub num_keypoints: usize,
+    /// The served model takes one input size only (then frames are sent square).
+    pub fixed_size: bool,
     /// When the lost server is tried next, and the wait after that attempt if it fails.
     retry: Option<(Instant, Duration)>,
 }
@@ -117,6 +119,7 @@ impl RemoteModel {
             output_name: metadata.outputs[0].name.clone(),
             input_type,
             num_keypoints,
+            fixed_size: super::model_check::has_fixed_size(&description),
             retry: None,
         })
     }
@@ -130,9 +133,9 @@ impl RemoteModel {
         &self.address
     }
 
-    /// Runs `n` letterboxed frames of side `size` (`input`: their raw little-endian bytes,
+    /// Runs `n` frames letterboxed into `canvas` (`input`: their raw little-endian bytes,
     /// of the model's input type) within `timeout`. Returns the output's shape and values.
-    pub fn infer(&mut self, n: usize, size: usize, input: Vec<u8>, timeout: Duration) -> Result<(Vec<i64>, Vec<f32>), RemoteError> {
+    pub fn infer(&mut self, n: usize, canvas: Canvas, input: Vec<u8>, timeout: Duration) -> Result<(Vec<i64>, Vec<f32>), RemoteError> {
         let mut client = self.live_client(timeout)?;
         let datatype = match self.input_type {
             InputType::Uint8 => "UINT8",
@@ -144,7 +147,7 @@ impl RemoteModel {
             inputs: vec![InferInputTensor {
                 name: self.input_name.clone(),
                 datatype: datatype.into(),
-                shape: vec![n as i64, 3, size as i64, size as i64],
+                shape: vec![n as i64, 3, canvas.height as i64, canvas.width as i64],
                 ..Default::default()
             }],
             outputs: vec![InferRequestedOutputTensor { name: self.output_name.clone(), ..Default::default() }],

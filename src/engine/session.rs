@@ -11,6 +11,7 @@ use ort::session::Session;
 use ort::session::builder::SessionBuilder;
 
 use super::EngineError;
+use super::preprocess::Canvas;
 use crate::install_paths;
 
 /// Which execution provider to ask for.
@@ -84,14 +85,35 @@ pub type ComputeStream = *mut ();
 /// What TensorRT is told beyond CUDA's options.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TensorRtOptions {
-    /// The model's input name and side, for the optimisation profile.
+    /// The model's input name, for the optimisation profile.
     pub input_name: String,
+    /// The profile covers inputs from 32x32 up to this square (every fitted canvas).
     pub input_size: usize,
+    /// The canvas the engine is tuned for (a 16:9 camera's, or the square).
+    pub optimal: Canvas,
     /// The profile covers batches of 1 to this many frames; it is also the size optimised for.
     pub max_batch_size: usize,
     pub fp16: bool,
+    /// The model is int8 (Q/DQ): TensorRT's explicit quantization.
+    pub int8: bool,
     /// Where built engines and timing data are kept between runs.
     pub cache_dir: PathBuf,
+}
+
+impl TensorRtOptions {
+    /// The folder of this profile's engines: an engine built for one profile is never
+    /// loaded for another.
+    pub fn profile_cache_dir(&self) -> PathBuf {
+        let precision = match (self.int8, self.fp16) {
+            (true, _) => "int8",
+            (false, true) => "fp16",
+            (false, false) => "fp32",
+        };
+        self.cache_dir.join(format!(
+            "batch{}-max{s}x{s}-opt{}x{}-{precision}",
+            self.max_batch_size, self.optimal.width, self.optimal.height, s = self.input_size
+        ))
+    }
 }
 
 /// A boolean option as ONNX Runtime's option parser reads it. (ort's own `with_*(bool)`
@@ -120,22 +142,25 @@ pub fn cuda_provider(device_id: u32, stream: Option<ComputeStream>) -> ep::CUDA 
     cuda
 }
 
-/// The TensorRT provider: one engine for every batch size from 1 to `max_batch_size` (an
-/// optimisation profile rather than an engine per new shape), kept in `cache_dir` so it is
-/// built once per model, GPU and input size; fp16 when asked.
+/// The TensorRT provider: one engine for every batch size from 1 to `max_batch_size` and
+/// every input from 32x32 to `input_size` square (an optimisation profile rather than an
+/// engine per new shape: fitted canvases differ by camera), kept in the profile's cache
+/// folder so it is built once per model, GPU and profile; fp16 when asked, int8 for a
+/// Q/DQ model (explicit quantization: the scales come from the model, no calibration).
 pub fn tensorrt_provider(device_id: u32, stream: Option<ComputeStream>, options: &TensorRtOptions) -> ep::TensorRT {
-    let shape = |n: usize| format!("{}:{n}x3x{s}x{s}", options.input_name, s = options.input_size);
-    let cache = options.cache_dir.display().to_string();
+    let shape = |n: usize, c: Canvas| format!("{}:{n}x3x{}x{}", options.input_name, c.height, c.width);
+    let cache = options.profile_cache_dir().display().to_string();
     let mut trt = ep::TensorRT::default()
         .with_device_id(device_id as i32)
         .with_arbitrary_config("trt_fp16_enable", flag(options.fp16))
+        .with_arbitrary_config("trt_int8_enable", flag(options.int8))
         .with_arbitrary_config("trt_engine_cache_enable", flag(true))
         .with_engine_cache_path(&cache)
         .with_arbitrary_config("trt_timing_cache_enable", flag(true))
         .with_timing_cache_path(&cache)
-        .with_profile_min_shapes(shape(1))
-        .with_profile_opt_shapes(shape(options.max_batch_size))
-        .with_profile_max_shapes(shape(options.max_batch_size));
+        .with_profile_min_shapes(shape(1, Canvas::square(32)))
+        .with_profile_opt_shapes(shape(options.max_batch_size, options.optimal))
+        .with_profile_max_shapes(shape(options.max_batch_size, Canvas::square(options.input_size)));
     if let Some(stream) = stream {
         // SAFETY: the engine keeps the stream alive longer than the session.
         trt = unsafe { trt.with_compute_stream(stream) };
@@ -160,8 +185,9 @@ pub fn gpu_session(
             if !ep::TensorRT::is_available().unwrap_or(false) {
                 return Err("the loaded ONNX Runtime has no TensorRT provider".into());
             }
-            if let Err(e) = std::fs::create_dir_all(&options.cache_dir) {
-                return Err(format!("cannot create the TensorRT cache {}: {e}", options.cache_dir.display()));
+            let cache = options.profile_cache_dir();
+            if let Err(e) = std::fs::create_dir_all(&cache) {
+                return Err(format!("cannot create the TensorRT cache {}: {e}", cache.display()));
             }
             let trt = tensorrt_provider(device_id, stream, options).build().error_on_failure();
             (vec![trt, cuda], "tensorrt")
@@ -218,27 +244,34 @@ mod tests {
     }
 
     #[test]
-    fn tensorrt_has_one_profile_up_to_the_batch_size_a_cache_and_fp16_when_asked() {
+    fn tensorrt_has_one_profile_up_to_the_batch_size_and_square_a_cache_per_profile_and_fp16_when_asked() {
         let trt = TensorRtOptions {
             input_name: "images".into(),
             input_size: 640,
+            optimal: Canvas { width: 640, height: 384 },
             max_batch_size: 8,
             fp16: true,
+            int8: false,
             cache_dir: "/data/tensorrt".into(),
         };
         let text = options(&tensorrt_provider(0, None, &trt));
         for (key, value) in [
-            ("trt_profile_min_shapes", "images:1x3x640x640"),
-            ("trt_profile_opt_shapes", "images:8x3x640x640"),
+            ("trt_profile_min_shapes", "images:1x3x32x32"),
+            ("trt_profile_opt_shapes", "images:8x3x384x640"),
             ("trt_profile_max_shapes", "images:8x3x640x640"),
             ("trt_fp16_enable", "1"),
+            ("trt_int8_enable", "0"),
             ("trt_engine_cache_enable", "1"),
-            ("trt_engine_cache_path", "/data/tensorrt"),
+            ("trt_engine_cache_path", "/data/tensorrt/batch8-max640x640-opt640x384-fp16"),
             ("trt_timing_cache_enable", "1"),
         ] {
             assert!(text.contains(&format!("{key:?}: {value:?}")), "{key}={value} in {text}");
         }
-        let fp32 = options(&tensorrt_provider(0, None, &TensorRtOptions { fp16: false, ..trt }));
+        let fp32 = options(&tensorrt_provider(0, None, &TensorRtOptions { fp16: false, ..trt.clone() }));
         assert!(fp32.contains(&format!("{:?}: {:?}", "trt_fp16_enable", "0")), "{fp32}");
+        let int8 = TensorRtOptions { int8: true, optimal: Canvas::square(640), ..trt };
+        let text = options(&tensorrt_provider(0, None, &int8));
+        assert!(text.contains(&format!("{:?}: {:?}", "trt_int8_enable", "1")), "{text}");
+        assert!(text.contains("batch8-max640x640-opt640x640-int8"), "another profile, another cache: {text}");
     }
 }

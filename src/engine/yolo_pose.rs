@@ -2,6 +2,8 @@
 //! NMS, `max-poses`, and mapping from model input pixels back to frame pixels.
 
 use super::preprocess::Letterbox;
+#[cfg(test)]
+use super::preprocess::Canvas;
 use crate::geometry::iou;
 use crate::meta::Person;
 
@@ -103,7 +105,7 @@ mod tests {
 
     #[test]
     fn nms_keeps_the_best_of_overlapping_boxes_and_respects_limits() {
-        let lb = Letterbox::new(640, 640, 640);
+        let lb = Letterbox::new(640, 640, 640, Canvas::square(640));
         let out = output(&[
             ([100.0, 100.0, 50.0, 100.0], 0.8),
             ([102.0, 101.0, 50.0, 100.0], 0.9),
@@ -122,10 +124,15 @@ mod tests {
     #[test]
     fn coordinates_map_back_through_the_letterbox() {
         // A 1280x720 frame in 640: gain 0.5, 140 rows of padding on top.
-        let lb = Letterbox::new(1280, 720, 640);
+        let lb = Letterbox::new(1280, 720, 640, Canvas::square(640));
         let out = output(&[([320.0, 320.0, 100.0, 100.0], 0.9)]);
         let poses = decode_image(&out, 1, 17, &lb, &DecodeParams::default());
         assert_eq!(poses[0].bbox, [540.0, 260.0, 740.0, 460.0]);
         assert_eq!(poses[0].keypoints[0][..2], [640.0, 360.0]);
+        // Fitted into 640x384 instead: 12 rows of padding on top.
+        let lb = Letterbox::new(1280, 720, 640, Canvas { width: 640, height: 384 });
+        let out = output(&[([320.0, 192.0, 100.0, 100.0], 0.9)]);
+        let poses = decode_image(&out, 1, 17, &lb, &DecodeParams::default());
+        assert_eq!(poses[0].bbox, [540.0, 260.0, 740.0, 460.0]);
     }
 }

@@ -282,8 +282,11 @@ impl PoseBatch {
         {
             let mut stats = self.stats.lock().unwrap();
             match result.gpu_times {
-                Some(gpu) => stats.batch(batch.len(), gpu.inference.as_nanos() as u64, Some(gpu.preprocess.as_nanos() as u64)),
-                None => stats.batch(batch.len(), inference_ns, None),
+                Some(gpu) => stats.batch(batch.len(), gpu.inference.as_nanos() as u64, gpu.preprocess.as_nanos() as u64, true),
+                None => {
+                    let preprocess = result.preprocess_time.as_nanos() as u64;
+                    stats.batch(batch.len(), inference_ns.saturating_sub(preprocess), preprocess, false)
+                }
             }
         }
         gst::trace!(CAT, imp = self, "batch {batch_id}: {batch_size} frames in {:?}", result.inference_time);

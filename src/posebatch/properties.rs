@@ -9,7 +9,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use crate::batcher::{self, BatchConfig, Nanos, Overflow};
-use crate::engine::{self, DecodeParams, EngineConfig, Precision, Provider, RemoteConfig};
+use crate::engine::{self, DecodeParams, EngineConfig, InputShape, Precision, Provider, RemoteConfig};
 use crate::tracker::{self, TrackerConfig};
 
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
@@ -38,6 +38,19 @@ pub enum PrecisionSetting {
     Fp32,
     #[enum_value(name = "fp16", nick = "fp16")]
     Fp16,
+    #[enum_value(name = "int8: static Q/DQ model, on the CPU or TensorRT", nick = "int8")]
+    Int8,
+}
+
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstPoseBatchInputShape")]
+pub enum InputShapeSetting {
+    #[default]
+    #[enum_value(name = "Fit: the smallest stride-32 rectangle holding the frame at input-size (1920x1080 at 640 runs as 640x384)", nick = "fit")]
+    Fit,
+    #[enum_value(name = "Square: input-size x input-size whatever the frame", nick = "square")]
+    Square,
 }
 
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
@@ -88,6 +101,7 @@ pub struct Settings {
     pub device_id: u32,
     pub precision: PrecisionSetting,
     pub input_size: u32,
+    pub input_shape: InputShapeSetting,
     pub max_batch_size: u32,
     pub batch_timeout: Nanos,
     pub overflow: OverflowSetting,
@@ -115,6 +129,7 @@ impl Default for Settings {
             device_id: DEFAULT_DEVICE_ID,
             precision: PrecisionSetting::default(),
             input_size: engine::DEFAULT_INPUT_SIZE as u32,
+            input_shape: InputShapeSetting::default(),
             max_batch_size: batcher::DEFAULT_MAX_BATCH_SIZE as u32,
             batch_timeout: batcher::DEFAULT_BATCH_TIMEOUT,
             overflow: OverflowSetting::default(),
@@ -171,8 +186,13 @@ impl Settings {
                 PrecisionSetting::Auto => Precision::Auto,
                 PrecisionSetting::Fp32 => Precision::Fp32,
                 PrecisionSetting::Fp16 => Precision::Fp16,
+                PrecisionSetting::Int8 => Precision::Int8,
             },
             input_size: self.input_size as usize,
+            input_shape: match self.input_shape {
+                InputShapeSetting::Fit => InputShape::Fit,
+                InputShapeSetting::Square => InputShape::Square,
+            },
             max_batch_size: self.max_batch_size as usize,
             threads: self.threads as usize,
             remote: (!self.inference_server.is_empty()).then(|| RemoteConfig {
@@ -195,6 +215,7 @@ impl Settings {
             "device-id" => self.device_id = value.get().expect(get),
             "precision" => self.precision = value.get().expect(get),
             "input-size" => self.input_size = value.get().expect(get),
+            "input-shape" => self.input_shape = value.get().expect(get),
             "max-batch-size" => self.max_batch_size = value.get().expect(get),
             "batch-timeout" => self.batch_timeout = value.get().expect(get),
             "overflow" => self.overflow = value.get().expect(get),
@@ -224,6 +245,7 @@ impl Settings {
             "device-id" => self.device_id.to_value(),
             "precision" => self.precision.to_value(),
             "input-size" => self.input_size.to_value(),
+            "input-shape" => self.input_shape.to_value(),
             "max-batch-size" => self.max_batch_size.to_value(),
             "batch-timeout" => self.batch_timeout.to_value(),
             "overflow" => self.overflow.to_value(),
@@ -270,15 +292,20 @@ pub fn param_specs() -> &'static [glib::ParamSpec] {
                 .build(),
             glib::ParamSpecEnum::builder_with_default("precision", d.precision)
                 .nick("Precision")
-                .blurb("Model weights: auto = fp16 on GPU, fp32 on CPU")
+                .blurb("Model weights: auto = fp16 on GPU, fp32 on CPU; int8 = the static int8 model (CPU or TensorRT)")
                 .mutable_ready()
                 .build(),
             glib::ParamSpecUInt::builder("input-size")
                 .nick("Input size")
-                .blurb("Model input side in pixels (multiple of 32); frames are letterboxed to it")
+                .blurb("Model input's long side in pixels (multiple of 32); frames are scaled to fit it and letterboxed")
                 .minimum(32)
                 .maximum(4096)
                 .default_value(d.input_size)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecEnum::builder_with_default("input-shape", d.input_shape)
+                .nick("Input shape")
+                .blurb("Model input: fit = the smallest stride-32 rectangle holding the frame, square = input-size x input-size")
                 .mutable_ready()
                 .build(),
             glib::ParamSpecUInt::builder("max-batch-size")

@@ -27,7 +27,7 @@ pub fn camera(n: usize) -> PathBuf {
 }
 
 pub fn model() -> PathBuf {
-    let path = gstposebatch::install_paths::default_model(false);
+    let path = gstposebatch::install_paths::default_model(gstposebatch::install_paths::Weights::Fp32);
     assert!(path.is_file(), "model missing at {}: run `make setup`", path.display());
     path
 }

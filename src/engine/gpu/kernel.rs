@@ -1,7 +1,7 @@
 //! The letterbox kernel's source and its parameters: what one launch needs to know about
 //! a frame (where its planes are, its format) and its place in the model input.
 
-use crate::engine::preprocess::{FrameView, Letterbox, PixelFormat, YuvCoefficients};
+use crate::engine::preprocess::{Canvas, FrameView, Letterbox, PixelFormat, YuvCoefficients};
 
 /// The CUDA C source of the `letterbox` kernel.
 pub const SOURCE: &str = include_str!("letterbox.cu");
@@ -31,12 +31,12 @@ pub struct LetterboxParams {
     pub b: i32,
     pub width: i32,
     pub height: i32,
-    pub size: i32,
+    pub out_width: i32,
     pub scaled_width: i32,
     pub scaled_height: i32,
     pub pad_left: i32,
     pub pad_top: i32,
-    pub unused: i32,
+    pub out_height: i32,
     pub yuv: YuvCoefficients,
 }
 
@@ -45,9 +45,9 @@ unsafe impl cudarc::driver::DeviceRepr for LetterboxParams {}
 
 impl LetterboxParams {
     /// Parameters for `frame`, whose planes were uploaded to `src + plane_offset[i]`,
-    /// letterboxed into the `size`x`size` slot at `dst`.
-    pub fn new(frame: &FrameView, src: u64, plane_offset: [u64; 3], dst: u64, size: usize) -> (LetterboxParams, Letterbox) {
-        let lb = Letterbox::new(frame.width, frame.height, size);
+    /// scaled to fit `size` x `size` and letterboxed into the `canvas` slot at `dst`.
+    pub fn new(frame: &FrameView, src: u64, plane_offset: [u64; 3], dst: u64, size: usize, canvas: Canvas) -> (LetterboxParams, Letterbox) {
+        let lb = Letterbox::new(frame.width, frame.height, size, canvas);
         let mut p = LetterboxParams {
             src,
             dst,
@@ -57,7 +57,8 @@ impl LetterboxParams {
             stride: frame.strides.map(|s| s as i32),
             width: frame.width as i32,
             height: frame.height as i32,
-            size: size as i32,
+            out_width: canvas.width as i32,
+            out_height: canvas.height as i32,
             scaled_width: lb.scaled_width as i32,
             scaled_height: lb.scaled_height as i32,
             pad_left: lb.pad_left as i32,
@@ -78,10 +79,9 @@ impl LetterboxParams {
         (p, lb)
     }
 
-    /// Blocks along x and y covering the output square.
+    /// Blocks along x and y covering the output canvas.
     pub fn grid(&self) -> (u32, u32) {
-        let blocks = (self.size as u32).div_ceil(BLOCK);
-        (blocks, blocks)
+        ((self.out_width as u32).div_ceil(BLOCK), (self.out_height as u32).div_ceil(BLOCK))
     }
 }
 

@@ -1,10 +1,13 @@
 // GPU preprocessing: one frame (RGB family, NV12 or I420) to its slot of the model's
 // letterboxed, normalised, planar RGB float input. One thread per output pixel.
 //
-// This is preprocess.rs's letterbox_into, operation for operation (same taps in double,
-// same float lerps, same rounding to an 8-bit level), compiled with --fmad=false so the
-// result equals the CPU path's. Plain C: NVRTC compiles it for the GPU, and the tests
-// compile it with the host C++ compiler to check it against the CPU path anywhere.
+// The CPU path's letterbox (preprocess.rs letterbox_into) in floats: OpenCV INTER_LINEAR
+// taps, each plane's value rounded to an 8-bit level as the CPU path's resize stores it,
+// colour converted from those levels, rounded again. The CPU path resizes in fixed point,
+// so the two agree within a level or two (gpu::LEVELS_APART_AT_MOST). Compiled with
+// --fmad=false, so the host C++ compiler's build in the tests computes what the GPU does.
+// Plain C: NVRTC compiles it for the GPU, and the tests compile it with the host C++
+// compiler to check it against the CPU path anywhere.
 
 #define FORMAT_PACKED 0
 #define FORMAT_NV12 1
@@ -18,15 +21,15 @@ struct YuvCoefficients {
 // Mirrors gpu::kernel::LetterboxParams (repr(C), no implicit padding).
 struct LetterboxParams {
     unsigned long long src;             // device address of the frame's bytes
-    unsigned long long dst;             // device address of the slot: 3 planes of size*size floats
+    unsigned long long dst;             // device address of the slot: 3 planes of out_width*out_height floats
     unsigned long long plane_offset[3]; // byte offset of each plane from src
     double scale_x, scale_y;            // frame pixels per scaled pixel
     int stride[3];
     int format;
     int bytes_per_pixel, r, g, b;       // packed layout
-    int width, height, size;
+    int width, height, out_width;
     int scaled_width, scaled_height, pad_left, pad_top;
-    int unused;
+    int out_height;
     YuvCoefficients yuv;
 };
 
@@ -59,21 +62,26 @@ __device__ float bilinear(const unsigned char* top, const unsigned char* bottom,
     return t + (b - t) * wy;
 }
 
-// Rounds to an 8-bit level, as OpenCV stores the resized image, then normalises.
-__device__ float level(float v) {
+// Rounds to an 8-bit level, as OpenCV stores the resized image.
+__device__ float round_level(float v) {
     int q = (int)(v + 0.5f);
     q = q < 0 ? 0 : (q > 255 ? 255 : q);
-    return (float)q / 255.0f;
+    return (float)q;
+}
+
+// The same, normalised.
+__device__ float level(float v) {
+    return round_level(v) / 255.0f;
 }
 
 extern "C" __global__ void letterbox(const LetterboxParams p) {
     int x = blockIdx.x * blockDim.x + threadIdx.x;
     int y = blockIdx.y * blockDim.y + threadIdx.y;
-    if (x >= p.size || y >= p.size) {
+    if (x >= p.out_width || y >= p.out_height) {
         return;
     }
-    int area = p.size * p.size;
-    float* out = (float*)p.dst + y * p.size + x;
+    int area = p.out_width * p.out_height;
+    float* out = (float*)p.dst + y * p.out_width + x;
     int dx = x - p.pad_left;
     int dy = y - p.pad_top;
     if (dx < 0 || dy < 0 || dx >= p.scaled_width || dy >= p.scaled_height) {
@@ -106,7 +114,7 @@ extern "C" __global__ void letterbox(const LetterboxParams p) {
         float cwx, cwy;
         linear_tap(dx, cw, p.scale_x / 2.0, &cx0, &cx1, &cwx);
         linear_tap(dy, ch, p.scale_y / 2.0, &cy0, &cy1, &cwy);
-        float luma = bilinear(top, bottom, x0, x1, wx, wy);
+        float luma = round_level(bilinear(top, bottom, x0, x1, wx, wy));
         const unsigned char* plane1 = frame + p.plane_offset[1];
         const unsigned char* u_top = plane1 + (long long)cy0 * p.stride[1];
         const unsigned char* u_bottom = plane1 + (long long)cy1 * p.stride[1];
@@ -121,8 +129,8 @@ extern "C" __global__ void letterbox(const LetterboxParams p) {
             v_offset = 0;
         }
         int c0 = step * cx0, c1 = step * cx1;
-        float u = bilinear(u_top, u_bottom, c0, c1, cwx, cwy);
-        float v = bilinear(v_top, v_bottom, c0 + v_offset, c1 + v_offset, cwx, cwy);
+        float u = round_level(bilinear(u_top, u_bottom, c0, c1, cwx, cwy));
+        float v = round_level(bilinear(v_top, v_bottom, c0 + v_offset, c1 + v_offset, cwx, cwy));
         float yy = (luma - p.yuv.y_offset) * p.yuv.y_scale;
         u = u - 128.0f;
         v = v - 128.0f;

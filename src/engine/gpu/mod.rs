@@ -17,7 +17,7 @@ use cudarc::driver::{
     CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchConfig, PinnedHostSlice, PushKernelArg,
 };
 
-use super::preprocess::{FrameView, Letterbox, plane_extents};
+use super::preprocess::{Canvas, FrameView, Letterbox, plane_extents};
 use kernel::LetterboxParams;
 
 /// True when the CUDA driver library can be loaded. cudarc panics on first use without
@@ -46,6 +46,13 @@ fn uuid_text(b: [u8; 16]) -> String {
     let hex = |range: std::ops::Range<usize>| b[range].iter().map(|x| format!("{x:02x}")).collect::<String>();
     format!("{}-{}-{}-{}-{}", hex(0..4), hex(4..6), hex(6..8), hex(8..10), hex(10..16))
 }
+
+/// How far apart the GPU kernel's and the CPU path's values may be: four 8-bit levels. The
+/// kernel interpolates in floats, the CPU path's SIMD resize in fixed point, so an
+/// interpolated Y, U or V may round to the next level on one side only; colour conversion
+/// multiplies a chroma level by up to 2.1 (limited-range BT.709 blue), a luma level by 1.16.
+/// Packed RGB stays within one level.
+pub const LEVELS_APART_AT_MOST: f32 = 4.0 / 255.0 + 1e-6;
 
 /// Largest absolute difference between two tensors of the same length.
 pub fn max_abs_difference(a: &[f32], b: &[f32]) -> f32 {
@@ -131,10 +138,10 @@ impl GpuPreprocessor {
         Ok(())
     }
 
-    /// Uploads `frames` and letterboxes frame i into slot i of the `[n, 3, size, size]`
-    /// float tensor at device address `input`. Returns as soon as the work is queued on
-    /// the stream.
-    pub fn letterbox_batch(&mut self, frames: &[FrameView], size: usize, input: u64) -> Result<Vec<Letterbox>, String> {
+    /// Uploads `frames` and letterboxes frame i (scaled to fit `size` x `size`) into slot i
+    /// of the `[n, 3, canvas height, canvas width]` float tensor at device address `input`.
+    /// Returns as soon as the work is queued on the stream.
+    pub fn letterbox_batch(&mut self, frames: &[FrameView], size: usize, canvas: Canvas, input: u64) -> Result<Vec<Letterbox>, String> {
         let extents = frames.iter().map(plane_extents).collect::<Result<Vec<_>, _>>().map_err(|e| e.0)?;
         let total = extents.iter().map(|e| e.iter().sum::<usize>()).sum();
         // The previous batch's copies must be done before its staging bytes are reused.
@@ -144,11 +151,11 @@ impl GpuPreprocessor {
         self.start.record(&self.stream).map_err(cuda("CUDA event"))?;
         let stream = Arc::clone(&self.stream);
         let function = self.function.clone();
-        let slot_bytes = (3 * size * size * std::mem::size_of::<f32>()) as u64;
+        let slot_bytes = (3 * canvas.area() * std::mem::size_of::<f32>()) as u64;
         let Some(staging) = self.staging.as_mut() else {
             return Err("no staging memory".into());
         };
-        let letterboxes = Self::queue_frames(&stream, &function, staging, frames, &extents, size, input, slot_bytes)?;
+        let letterboxes = Self::queue_frames(&stream, &function, staging, frames, &extents, (size, canvas), input, slot_bytes)?;
         self.preprocessed.record(&self.stream).map_err(cuda("CUDA event"))?;
         Ok(letterboxes)
     }
@@ -162,7 +169,7 @@ impl GpuPreprocessor {
         staging: &mut Staging,
         frames: &[FrameView],
         extents: &[[usize; 3]],
-        size: usize,
+        (size, canvas): (usize, Canvas),
         input: u64,
         slot_bytes: u64,
     ) -> Result<Vec<Letterbox>, String> {
@@ -189,7 +196,7 @@ impl GpuPreprocessor {
             // synchronised (next batch); the device range lies inside the staging buffer.
             unsafe { cudarc::driver::result::memcpy_htod_async(src, place, stream.cu_stream()) }
                 .map_err(cuda("frame upload"))?;
-            let (params, lb) = LetterboxParams::new(frame, src, offsets, input + i as u64 * slot_bytes, size);
+            let (params, lb) = LetterboxParams::new(frame, src, offsets, input + i as u64 * slot_bytes, size, canvas);
             let (grid_x, grid_y) = params.grid();
             let config = LaunchConfig {
                 grid_dim: (grid_x, grid_y, 1),
@@ -219,9 +226,9 @@ impl GpuPreprocessor {
         })
     }
 
-    /// Letterboxes two small test frames (RGB and NV12, odd sizes) on the GPU and compares
-    /// them with the CPU path: run once at start, so a GPU that computes differently is
-    /// caught before it feeds the model.
+    /// Letterboxes two small test frames (RGB and NV12, odd sizes) on the GPU into the
+    /// square and the fitted canvas and compares them with the CPU path: run once at start,
+    /// so a GPU that computes differently is caught before it feeds the model.
     pub fn check_against_cpu(&mut self, size: usize) -> Result<(), String> {
         let (w, h) = (101, 57);
         let pattern = |x: usize, y: usize, c: usize| ((x * 7 + y * 13 + c * 50) % 256) as u8;
@@ -240,28 +247,30 @@ impl GpuPreprocessor {
                 strides: [w, 2 * cw, 0],
             },
         ];
-        let (gpu, _) = self.letterbox_to_host(&frames, size)?;
-        let per_image = 3 * size * size;
-        for (frame, slot) in frames.iter().zip(gpu.chunks_exact(per_image)) {
-            let mut cpu = vec![0.0f32; per_image];
-            super::preprocess::letterbox_into(frame, size, &mut cpu).map_err(|e| e.0)?;
-            let diff = max_abs_difference(slot, &cpu);
-            if diff > 1e-3 {
-                return Err(format!("the letterbox kernel differs from the CPU path by {diff} on {:?}", frame.format));
+        for shape in [super::InputShape::Square, super::InputShape::Fit] {
+            let canvas = shape.canvas(w, h, size);
+            let (gpu, _) = self.letterbox_to_host(&frames, size, canvas)?;
+            for (frame, slot) in frames.iter().zip(gpu.chunks_exact(3 * canvas.area())) {
+                let mut cpu = vec![0.0f32; 3 * canvas.area()];
+                super::preprocess::letterbox_into(frame, size, canvas, &mut cpu).map_err(|e| e.0)?;
+                let diff = max_abs_difference(slot, &cpu);
+                if diff > LEVELS_APART_AT_MOST {
+                    return Err(format!("the letterbox kernel differs from the CPU path by {diff} on {:?}", frame.format));
+                }
             }
         }
         Ok(())
     }
 
     /// Letterboxes `frames` on the GPU and copies the tensor back: for checking the kernel.
-    pub fn letterbox_to_host(&mut self, frames: &[FrameView], size: usize) -> Result<(Vec<f32>, Vec<Letterbox>), String> {
+    pub fn letterbox_to_host(&mut self, frames: &[FrameView], size: usize, canvas: Canvas) -> Result<(Vec<f32>, Vec<Letterbox>), String> {
         let stream = Arc::clone(&self.stream);
         let tensor = stream
-            .alloc_zeros::<f32>(frames.len() * 3 * size * size)
+            .alloc_zeros::<f32>(frames.len() * 3 * canvas.area())
             .map_err(cuda("GPU memory"))?;
         let letterboxes = {
             let (input, _sync) = tensor.device_ptr(&stream);
-            self.letterbox_batch(frames, size, input)?
+            self.letterbox_batch(frames, size, canvas, input)?
         };
         let values = stream.clone_dtoh(&tensor).map_err(cuda("copy to host"))?;
         Ok((values, letterboxes))

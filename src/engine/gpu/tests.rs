@@ -1,10 +1,10 @@
 //! The kernel through NVRTC (anywhere NVRTC is installed, which `make setup` does) and on
 //! a real GPU (skipped, saying so, where there is no CUDA driver or device).
 
-use super::max_abs_difference;
+use super::{LEVELS_APART_AT_MOST, max_abs_difference};
 use crate::engine::test_frames::random_frames;
 use super::*;
-use crate::engine::preprocess::letterbox_into;
+use crate::engine::preprocess::{InputShape, letterbox_into};
 
 #[test]
 fn nvrtc_compiles_the_kernel_for_hopper_and_ampere() {
@@ -65,15 +65,19 @@ fn gpu_kernel_matches_cpu_preprocessing_on_every_format() {
     let size = 640;
     let frames = random_frames();
     let views: Vec<FrameView> = frames.iter().map(|f| f.view()).collect();
-    // One batch of every frame: also checks each lands in its own slot.
-    let (values, letterboxes) = gpu.letterbox_to_host(&views, size).unwrap();
-    let per_image = 3 * size * size;
-    for ((view, slot), lb) in views.iter().zip(values.chunks_exact(per_image)).zip(&letterboxes) {
-        let mut cpu = vec![0.0f32; per_image];
-        assert_eq!(letterbox_into(view, size, &mut cpu).unwrap(), *lb);
-        let diff = max_abs_difference(slot, &cpu);
-        // Within fp16 rounding of 0..1 values; the same operations give the same result.
-        assert!(diff <= 1e-3, "{:?} {}x{}: max difference {diff}", view.format, view.width, view.height);
+    for shape in [InputShape::Square, InputShape::Fit] {
+        for view in &views {
+            let canvas = shape.canvas(view.width, view.height, size);
+            // Two copies in one batch: also checks each lands in its own slot.
+            let (values, letterboxes) = gpu.letterbox_to_host(&[*view, *view], size, canvas).unwrap();
+            let per_image = 3 * canvas.area();
+            for (slot, lb) in values.chunks_exact(per_image).zip(&letterboxes) {
+                let mut cpu = vec![0.0f32; per_image];
+                assert_eq!(letterbox_into(view, size, canvas, &mut cpu).unwrap(), *lb);
+                let diff = max_abs_difference(slot, &cpu);
+                assert!(diff <= LEVELS_APART_AT_MOST, "{:?} {}x{} into {canvas:?}: max difference {diff}", view.format, view.width, view.height);
+            }
+        }
     }
     let times = gpu.finish_batch().unwrap();
     println!("{} frames on {}: preprocessing {:?}", views.len(), gpu.device_name, times.preprocess);
