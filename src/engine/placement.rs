@@ -27,7 +27,7 @@ pub struct Placed {
 
 /// The model file for this placement: the user's, or the installed default whose
 /// precision follows the provider (`auto`: fp16 for CUDA; fp32 for TensorRT, which makes
-/// its own fp16 engine, and for the CPU); int8 is the Q/DQ twin everywhere.
+/// its own fp16 engine, and for the CPU); int8 is the Q/DQ twin (CPU only).
 pub fn model_path(config: &EngineConfig, provider: Provider) -> PathBuf {
     if let Some(model) = &config.model {
         return model.clone();
@@ -41,23 +41,25 @@ pub fn model_path(config: &EngineConfig, provider: Provider) -> PathBuf {
     install_paths::default_model(weights)
 }
 
-/// int8 runs on the CPU and with TensorRT (explicit quantization). The CUDA provider has
-/// no int8 convolutions: it would run the Q/DQ model in float with the quantization on
-/// top, slower than fp16, so asking for it is an error; `auto` runs int8 on the CPU.
+/// The int8 twin is built for ONNX Runtime's CPU kernels: asymmetric uint8 activations
+/// (zero points other than 0), which TensorRT's explicit quantization does not take (it
+/// wants symmetric int8), and the CUDA provider has no int8 convolutions at all (it would
+/// run the Q/DQ model in float with the quantization on top, slower than fp16). So int8 asked
+/// of a GPU provider is an error that says what to use instead; `auto` runs it on the CPU.
 fn int8_provider(config: &EngineConfig, warnings: &mut Vec<String>) -> Result<Provider, EngineError> {
     match config.provider {
-        Provider::Cuda => Err(EngineError::Model(
-            "precision=int8 runs on the CPU or with execution-provider=tensorrt; the CUDA provider has no int8 \
-             convolutions (use precision=fp16 on CUDA)"
+        Provider::Cuda | Provider::TensorRt => Err(EngineError::Model(
+            "precision=int8 runs on the CPU: the int8 model has asymmetric uint8 activations, which neither the \
+             CUDA provider nor TensorRT runs as int8 (use precision=fp16 on a GPU)"
                 .into(),
         )),
         Provider::Auto => {
             if gpu::driver_present() {
-                warnings.push("precision=int8 runs on the CPU under execution-provider=auto (execution-provider=tensorrt runs it on the GPU)".into());
+                warnings.push("precision=int8 runs on the CPU (precision=fp16 is the GPU's fast path)".into());
             }
             Ok(Provider::Cpu)
         }
-        other => Ok(other),
+        Provider::Cpu => Ok(Provider::Cpu),
     }
 }
 
@@ -146,7 +148,6 @@ fn tensorrt_options(config: &EngineConfig, model: &Path) -> Result<TensorRtOptio
         optimal: config.input_shape.canvas(size, size * 9 / 16, size),
         max_batch_size: config.max_batch_size.max(1),
         fp16: config.precision != Precision::Fp32,
-        int8: config.precision == Precision::Int8,
         cache_dir: install_paths::data_dir().join("tensorrt"),
     })
 }
@@ -168,7 +169,6 @@ mod tests {
         assert_eq!(name(model_path(&fp32, Provider::Cuda)), install_paths::DEFAULT_MODEL);
         let int8 = EngineConfig { precision: Precision::Int8, ..Default::default() };
         assert_eq!(name(model_path(&int8, Provider::Cpu)), install_paths::DEFAULT_MODEL_INT8);
-        assert_eq!(name(model_path(&int8, Provider::TensorRt)), install_paths::DEFAULT_MODEL_INT8, "TensorRT's explicit int8");
         let given = EngineConfig { model: Some("/models/mine.onnx".into()), ..Default::default() };
         assert_eq!(model_path(&given, Provider::Cuda), PathBuf::from("/models/mine.onnx"));
     }
@@ -189,11 +189,13 @@ mod tests {
     }
 
     #[test]
-    fn int8_refuses_the_cuda_provider_and_runs_on_the_cpu_under_auto() {
+    fn int8_refuses_gpu_providers_and_runs_on_the_cpu_under_auto() {
         let model = Some(install_paths::default_model(Weights::Fp32));
-        let on_cuda = EngineConfig { model: model.clone(), provider: Provider::Cuda, precision: Precision::Int8, ..Default::default() };
-        let err = place(&on_cuda).err().expect("int8 on CUDA is refused");
-        assert!(err.to_string().contains("execution-provider=tensorrt"), "{err}");
+        for provider in [Provider::Cuda, Provider::TensorRt] {
+            let on_gpu = EngineConfig { model: model.clone(), provider, precision: Precision::Int8, ..Default::default() };
+            let err = place(&on_gpu).err().expect("int8 on a GPU provider is refused");
+            assert!(err.to_string().contains("precision=fp16"), "{err}");
+        }
         let auto = place(&EngineConfig { model, precision: Precision::Int8, ..Default::default() }).unwrap();
         assert_eq!(auto.provider, "cpu");
     }

@@ -94,8 +94,6 @@ pub struct TensorRtOptions {
     /// The profile covers batches of 1 to this many frames; it is also the size optimised for.
     pub max_batch_size: usize,
     pub fp16: bool,
-    /// The model is int8 (Q/DQ): TensorRT's explicit quantization.
-    pub int8: bool,
     /// Where built engines and timing data are kept between runs.
     pub cache_dir: PathBuf,
 }
@@ -104,11 +102,7 @@ impl TensorRtOptions {
     /// The folder of this profile's engines: an engine built for one profile is never
     /// loaded for another.
     pub fn profile_cache_dir(&self) -> PathBuf {
-        let precision = match (self.int8, self.fp16) {
-            (true, _) => "int8",
-            (false, true) => "fp16",
-            (false, false) => "fp32",
-        };
+        let precision = if self.fp16 { "fp16" } else { "fp32" };
         self.cache_dir.join(format!(
             "batch{}-max{s}x{s}-opt{}x{}-{precision}",
             self.max_batch_size, self.optimal.width, self.optimal.height, s = self.input_size
@@ -145,15 +139,13 @@ pub fn cuda_provider(device_id: u32, stream: Option<ComputeStream>) -> ep::CUDA 
 /// The TensorRT provider: one engine for every batch size from 1 to `max_batch_size` and
 /// every input from 32x32 to `input_size` square (an optimisation profile rather than an
 /// engine per new shape: fitted canvases differ by camera), kept in the profile's cache
-/// folder so it is built once per model, GPU and profile; fp16 when asked, int8 for a
-/// Q/DQ model (explicit quantization: the scales come from the model, no calibration).
+/// folder so it is built once per model, GPU and profile; fp16 when asked.
 pub fn tensorrt_provider(device_id: u32, stream: Option<ComputeStream>, options: &TensorRtOptions) -> ep::TensorRT {
     let shape = |n: usize, c: Canvas| format!("{}:{n}x3x{}x{}", options.input_name, c.height, c.width);
     let cache = options.profile_cache_dir().display().to_string();
     let mut trt = ep::TensorRT::default()
         .with_device_id(device_id as i32)
         .with_arbitrary_config("trt_fp16_enable", flag(options.fp16))
-        .with_arbitrary_config("trt_int8_enable", flag(options.int8))
         .with_arbitrary_config("trt_engine_cache_enable", flag(true))
         .with_engine_cache_path(&cache)
         .with_arbitrary_config("trt_timing_cache_enable", flag(true))
@@ -251,7 +243,6 @@ mod tests {
             optimal: Canvas { width: 640, height: 384 },
             max_batch_size: 8,
             fp16: true,
-            int8: false,
             cache_dir: "/data/tensorrt".into(),
         };
         let text = options(&tensorrt_provider(0, None, &trt));
@@ -260,7 +251,6 @@ mod tests {
             ("trt_profile_opt_shapes", "images:8x3x384x640"),
             ("trt_profile_max_shapes", "images:8x3x640x640"),
             ("trt_fp16_enable", "1"),
-            ("trt_int8_enable", "0"),
             ("trt_engine_cache_enable", "1"),
             ("trt_engine_cache_path", "/data/tensorrt/batch8-max640x640-opt640x384-fp16"),
             ("trt_timing_cache_enable", "1"),
@@ -269,9 +259,8 @@ mod tests {
         }
         let fp32 = options(&tensorrt_provider(0, None, &TensorRtOptions { fp16: false, ..trt.clone() }));
         assert!(fp32.contains(&format!("{:?}: {:?}", "trt_fp16_enable", "0")), "{fp32}");
-        let int8 = TensorRtOptions { int8: true, optimal: Canvas::square(640), ..trt };
-        let text = options(&tensorrt_provider(0, None, &int8));
-        assert!(text.contains(&format!("{:?}: {:?}", "trt_int8_enable", "1")), "{text}");
-        assert!(text.contains("batch8-max640x640-opt640x640-int8"), "another profile, another cache: {text}");
+        let square = TensorRtOptions { optimal: Canvas::square(640), ..trt };
+        let text = options(&tensorrt_provider(0, None, &square));
+        assert!(text.contains("batch8-max640x640-opt640x640-fp16"), "another profile, another cache: {text}");
     }
 }
