@@ -1,8 +1,13 @@
 //! Inference on a real inference server over the Open Inference Protocol (KServe V2 gRPC):
 //! MLServer with scripts/remote/posebatch_runtime.py, installed by `make setup`, started here
 //! on loopback. Keypoints equal local inference; two processes share one server; a server
-//! killed and restarted mid-stream only costs poses meanwhile; a non-pose model is refused at
-//! READY; a slow server hits the deadline; NVIDIA's tritonclient sends the same request.
+//! killed and restarted mid-stream only costs poses meanwhile when a timeout is set, and
+//! costs nothing but time for a file without one; a non-pose model is refused at READY; a
+//! slow server is waited for by files and hits the deadline of live streams and of a set
+//! timeout; NVIDIA's tritonclient sends the same request.
+//!
+//! The server shares this machine's cores with the tests beside it, so no test relies on it
+//! answering fast: the ones that let frames go on without poses give it seconds.
 
 mod common;
 
@@ -190,7 +195,9 @@ fn a_server_killed_and_restarted_mid_stream_costs_poses_meanwhile_and_nothing_el
     let samples = common::decode_frames(&common::camera(1), "NV12", &(0..20).collect::<Vec<_>>());
     let pb = common::posebatch();
     pb.set_property("inference-server", server.address());
-    pb.set_property("remote-timeout", 500_000_000u64);
+    // Frames go on without poses after 5 s: a killed server refuses at once, and a live one
+    // answers well within that even on a busy machine.
+    pb.set_property("remote-timeout", 5_000_000_000u64);
     pb.set_property_from_str("overflow", "block");
     let (pipeline, src, sink) = common::one_stream_through(&pb, &samples[0].caps().unwrap().to_owned());
     let bus = pipeline.bus().unwrap();
@@ -241,6 +248,7 @@ fn a_server_killed_and_restarted_mid_stream_costs_poses_meanwhile_and_nothing_el
     assert!(with_poses[2] > 5, "poses come back by themselves");
     let lost: Vec<&String> = warnings.iter().filter(|w| w.contains("inference server unavailable")).collect();
     assert_eq!(lost.len(), 1, "one warning, not one per frame: {warnings:?}");
+    assert!(lost[0].contains("without poses"), "{}", lost[0]);
     let count = |f: &str| stats.get::<u64>(f).unwrap();
     assert_eq!(count("frames-in"), i);
     assert_eq!(count("frames-in"), count("frames-out") + count("dropped") + count("late"), "{stats}");
@@ -279,12 +287,77 @@ fn a_model_that_is_not_a_pose_model_is_refused_at_ready() {
     assert!(error.contains(&nowhere) && error.contains("unreachable"), "{error}");
 }
 
+/// A server that answers every request 2 s late (the model as served, `delay_ms`).
+fn slow_server() -> Server {
+    Server::start(&[format!("slow={},delay_ms=2000", served_model().display())])
+}
+
 #[test]
-fn a_server_that_answers_slowly_hits_the_deadline() {
+fn files_wait_for_a_slow_server_and_every_frame_gets_its_poses() {
+    let server = slow_server();
+    let frames: Vec<Vec<gst::Sample>> = frames_of_four_cameras().into_iter().map(|f| f[..2].to_vec()).collect();
+    let (local, _) = common::run_posebatch_on(&frames, 4, "cpu");
+    // No remote-timeout, files (not live): the element waits for each answer.
+    let (remote, stats) = common::run_posebatch_with(&frames, 4, &[("inference-server", &server.address()), ("remote-model", "slow")]);
+    assert_eq!(stats.get::<u64>("passed").unwrap(), 0, "nothing went on without poses");
+    for (l, r) in local.iter().flatten().zip(remote.iter().flatten()) {
+        assert_eq!(r.people.len(), l.people.len(), "the same people");
+        let (matched, _, max) = common::compare_people(&l.people, &r.people);
+        assert_eq!(matched, l.people.len());
+        assert!(max <= 0.1, "keypoints differ from local inference by up to {max} px");
+    }
+    assert!(remote.iter().flatten().all(|m| m.inference_ns >= 2_000_000_000), "each batch waited for the 2 s answer");
+}
+
+#[test]
+fn a_file_waits_while_its_server_is_away_and_loses_no_poses() {
     common::init();
-    // The same model, answering 2 s late; the element waits 300 ms.
-    let server = Server::start(&[format!("slow={},delay_ms=2000", served_model().display())]);
+    let mut server = pose_server();
+    let samples = common::decode_frames(&common::camera(2), "NV12", &(0..12).collect::<Vec<_>>());
+    let pb = common::posebatch();
+    pb.set_property("inference-server", server.address());
+    pb.set_property_from_str("overflow", "block");
+    let (pipeline, src, sink) = common::one_stream_through(&pb, &samples[0].caps().unwrap().to_owned());
+    let bus = pipeline.bus().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut with_poses = 0;
+    for (i, sample) in samples.iter().enumerate() {
+        if i == 4 {
+            server.kill();
+        }
+        src.push_buffer(sample.buffer_owned().unwrap()).unwrap();
+        if i == 4 {
+            // The frame waits in the element: nothing comes out while the server is away.
+            assert!(sink.try_pull_sample(gst::ClockTime::from_seconds(2)).is_none(), "a frame left without its poses");
+            server.run();
+        }
+        let sample = sink.try_pull_sample(gst::ClockTime::from_seconds(60)).expect("frames flow again");
+        with_poses += usize::from(PoseMeta::from_buffer(sample.buffer().unwrap()).is_some());
+    }
+    src.end_of_stream().unwrap();
+    let mut messages = Vec::new();
+    while let Some(msg) = bus.timed_pop(gst::ClockTime::from_seconds(10)) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("no pipeline error: {}", e.error()),
+            gst::MessageView::Warning(w) => messages.push(format!("warning: {}", w.error())),
+            gst::MessageView::Info(i) => messages.push(format!("info: {}", i.error())),
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert_eq!(with_poses, samples.len(), "every frame has its poses");
+    let waits = messages.iter().filter(|m| m.starts_with("warning: inference server unavailable, batches wait")).count();
+    let back = messages.iter().filter(|m| m.starts_with("info: inference server back")).count();
+    assert_eq!((waits, back), (1, 1), "one warning, one info: {messages:?}");
+}
+
+#[test]
+fn a_slow_server_hits_a_set_timeout_and_the_latency_budget_of_live_streams() {
+    common::init();
+    let server = slow_server();
     let sample = common::decode_frames(&common::camera(1), "NV12", &[0]).remove(0);
+    // A file with remote-timeout set: the element waits 300 ms, then the frame goes on.
     let pb = common::posebatch();
     pb.set_property("inference-server", server.address());
     pb.set_property("remote-model", "slow");
@@ -299,9 +372,38 @@ fn a_server_that_answers_slowly_hits_the_deadline() {
         let out = h.pull().unwrap();
         assert!(PoseMeta::from_buffer(&out).is_none(), "no poses from a late server");
     }
-    assert!(started.elapsed() < Duration::from_secs(4), "each batch waited the deadline, not the server: {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(4), "each batch waited the timeout, not the server: {:?}", started.elapsed());
     let stats = pb.property::<gst::Structure>("stats").get::<gst::Structure>("stream-0").unwrap();
     assert_eq!(stats.get::<u64>("passed").unwrap(), 3);
+    drop(h);
+
+    // A live stream with a 400 ms budget and no remote-timeout: the budget is the limit.
+    let pb = common::posebatch();
+    pb.set_property("inference-server", server.address());
+    pb.set_property("remote-model", "slow");
+    pb.set_property("latency-budget", 400_000_000u64);
+    let pipeline = gst::Pipeline::new();
+    let src = gst_app::AppSrc::builder()
+        .caps(&sample.caps().unwrap().to_owned())
+        .format(gst::Format::Time)
+        .is_live(true)
+        .do_timestamp(true)
+        .build();
+    let sink = gst_app::AppSink::builder().sync(false).build();
+    pipeline.add_many([src.upcast_ref::<gst::Element>(), &pb, sink.upcast_ref()]).unwrap();
+    src.link(&pb).unwrap();
+    pb.link(&sink).unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let started = Instant::now();
+    for _ in 0..3 {
+        let mut buffer = sample.buffer_owned().unwrap();
+        buffer.make_mut().set_pts(gst::ClockTime::NONE);
+        src.push_buffer(buffer).unwrap();
+        let out = sink.try_pull_sample(gst::ClockTime::from_seconds(10)).expect("live frames flow");
+        assert!(PoseMeta::from_buffer(out.buffer().unwrap()).is_none(), "no poses from a server later than the budget");
+    }
+    assert!(started.elapsed() < Duration::from_secs(5), "live frames kept to the budget: {:?}", started.elapsed());
+    pipeline.set_state(gst::State::Null).unwrap();
 }
 
 #[test]

@@ -74,7 +74,7 @@ pub enum Precision {
     Auto,
     Fp32,
     Fp16,
-    /// The static int8 (Q/DQ) twin: on the CPU, or TensorRT's explicit quantization.
+    /// The static int8 (Q/DQ) twin, for the CPU.
     Int8,
 }
 
@@ -109,8 +109,10 @@ pub struct RemoteConfig {
     pub connect_timeout: Duration,
 }
 
-/// How long a remote batch may take when the caller sets no limit.
-pub const DEFAULT_REMOTE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long the warm-up at READY waits for a remote server unless `remote-timeout` says:
+/// long enough for a busy shared server, short enough that a server that never answers
+/// does not hold the pipeline's start for long.
+pub const WARM_UP_REMOTE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -175,6 +177,8 @@ pub struct Engine {
     num_keypoints: usize,
     input_size: usize,
     input_shape: InputShape,
+    /// The longest the warm-up waits for a remote server's answer.
+    warm_up_timeout: Duration,
     /// Where the model runs: "cpu", "cuda", "tensorrt" or "remote".
     pub provider: &'static str,
     /// Where frames are letterboxed: "gpu" or "cpu".
@@ -283,6 +287,7 @@ impl Engine {
                 num_keypoints: model.num_keypoints,
                 input_size: config.input_size,
                 input_shape,
+                warm_up_timeout: remote.connect_timeout,
                 provider: "remote",
                 preprocessing: "cpu",
                 device: None,
@@ -312,6 +317,7 @@ impl Engine {
             num_keypoints,
             input_size: config.input_size,
             input_shape,
+            warm_up_timeout: WARM_UP_REMOTE_TIMEOUT,
             provider: placed.provider,
             model: placed.model_path.display().to_string(),
             warnings: placed.warnings,
@@ -370,7 +376,8 @@ impl Engine {
             planes: [&grey, &[], &[]],
             strides: [width * 3, 0, 0],
         };
-        self.infer(&vec![frame; n], params)
+        let timeout = self.warm_up_timeout;
+        self.infer_within(&vec![frame; n], params, Some(timeout))
     }
 
     pub fn num_keypoints(&self) -> usize {
@@ -384,8 +391,8 @@ impl Engine {
         self.infer_within(frames, params, None)
     }
 
-    /// `infer`, waiting at most `timeout` for a remote server (default
-    /// `DEFAULT_REMOTE_TIMEOUT`); a local model takes the time it takes.
+    /// `infer`, waiting at most `timeout` for a remote server (None: as long as it takes);
+    /// a local model takes the time it takes.
     ///
     /// Frames whose canvases differ (portrait and landscape cameras, other sizes) run as
     /// one model run per canvas: on the CPU that costs what the frames' own pixels cost,
@@ -490,7 +497,7 @@ impl Engine {
                     }
                 };
                 let (dims, data) = remote
-                    .infer(frames.len(), canvas, bytes, timeout.unwrap_or(DEFAULT_REMOTE_TIMEOUT))
+                    .infer(frames.len(), canvas, bytes, timeout)
                     .map_err(|e| match e {
                         RemoteError::Unavailable(why) => EngineError::Unavailable(why),
                         RemoteError::Failed(why) => EngineError::Inference(why),

@@ -134,8 +134,9 @@ impl RemoteModel {
     }
 
     /// Runs `n` frames letterboxed into `canvas` (`input`: their raw little-endian bytes,
-    /// of the model's input type) within `timeout`. Returns the output's shape and values.
-    pub fn infer(&mut self, n: usize, canvas: Canvas, input: Vec<u8>, timeout: Duration) -> Result<(Vec<i64>, Vec<f32>), RemoteError> {
+    /// of the model's input type) within `timeout` (None: however long the server takes).
+    /// Returns the output's shape and values.
+    pub fn infer(&mut self, n: usize, canvas: Canvas, input: Vec<u8>, timeout: Option<Duration>) -> Result<(Vec<i64>, Vec<f32>), RemoteError> {
         let mut client = self.live_client(timeout)?;
         let datatype = match self.input_type {
             InputType::Uint8 => "UINT8",
@@ -154,9 +155,14 @@ impl RemoteModel {
             raw_input_contents: vec![input],
             ..Default::default()
         };
-        let answer = self.runtime.block_on(async { tokio::time::timeout(timeout, client.model_infer(request)).await });
+        let answer = self.runtime.block_on(async {
+            match timeout {
+                Some(limit) => tokio::time::timeout(limit, client.model_infer(request)).await.map_err(|_| limit),
+                None => Ok(client.model_infer(request).await),
+            }
+        });
         let response = match answer {
-            Err(_) => return Err(RemoteError::Unavailable(format!("no answer from {} within {timeout:?}", self.address))),
+            Err(limit) => return Err(RemoteError::Unavailable(format!("no answer from {} within {limit:?}", self.address))),
             Ok(Err(s)) if is_connection_loss(&s) => {
                 self.lost();
                 return Err(RemoteError::Unavailable(status(&self.address, "inference")(s)));
@@ -173,7 +179,7 @@ impl RemoteModel {
     }
 
     /// The client, reconnecting first if the server was lost and it is time to try again.
-    fn live_client(&mut self, timeout: Duration) -> Result<GrpcInferenceServiceClient<Channel>, RemoteError> {
+    fn live_client(&mut self, timeout: Option<Duration>) -> Result<GrpcInferenceServiceClient<Channel>, RemoteError> {
         if let Some(client) = &self.client {
             return Ok(client.clone());
         }
@@ -181,7 +187,7 @@ impl RemoteModel {
         if Instant::now() < at {
             return Err(RemoteError::Unavailable(format!("{} lost; trying again in {:?}", self.address, at - Instant::now())));
         }
-        let endpoint = self.endpoint.clone().connect_timeout(timeout.min(wait.max(FIRST_RETRY)));
+        let endpoint = self.endpoint.clone().connect_timeout(timeout.unwrap_or(LONGEST_RETRY).min(wait.max(FIRST_RETRY)));
         match self.runtime.block_on(Self::client(&endpoint)) {
             Ok(client) => {
                 self.retry = None;

@@ -13,10 +13,14 @@ use super::imp::{CAT, PoseBatch};
 use super::properties::LATENCY_BUDGET_OFF;
 use super::state::Frame;
 use crate::batcher::BatchFrame;
-use crate::engine::{DEFAULT_REMOTE_TIMEOUT, Engine, EngineError, FrameView, WarmUp};
+use crate::engine::{BatchResult, DecodeParams, Engine, EngineError, FrameView, WARM_UP_REMOTE_TIMEOUT, WarmUp};
 use crate::formats;
 use crate::meta::{Person, PoseMeta};
 use crate::tracker::Tracker;
+
+/// Between two tries of an unreachable server while a batch waits for it (the connection
+/// itself backs off from 100 ms to 5 s between attempts to reconnect).
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
 /// What became of a batch's frames.
 enum Ran {
@@ -105,28 +109,28 @@ impl PoseBatch {
         self.loaded_model().map_or(("none", "none"), |m| (m.provider, m.preprocessing))
     }
 
-    /// `remote-timeout` when set, else a second (before the model is loaded the latency
-    /// budget is not known yet).
+    /// `remote-timeout` when set, else what the warm-up waits.
     fn configured_remote_timeout(&self) -> Duration {
         match self.settings.lock().unwrap().remote_timeout {
-            0 => DEFAULT_REMOTE_TIMEOUT,
+            0 => WARM_UP_REMOTE_TIMEOUT,
             ns => Duration::from_nanos(ns),
         }
     }
 
-    /// How long a batch may wait for a remote server: `remote-timeout`, else, for live
-    /// frames, the latency budget (a later answer is of no use), else a second.
-    fn remote_timeout(&self, batch: &[BatchFrame<Frame>]) -> Duration {
+    /// How long a batch may wait for a remote server: `remote-timeout` when set; else, for
+    /// live frames with a latency budget, the budget (a later answer is of no use); else no
+    /// limit (None): a file's frames wait for their poses however busy the server is.
+    fn remote_timeout(&self, batch: &[BatchFrame<Frame>]) -> Option<Duration> {
         let (remote_timeout, budget) = {
             let s = self.settings.lock().unwrap();
             (s.remote_timeout, s.latency_budget)
         };
         let live = batch.iter().any(|f| f.frame.running_time.is_some());
         match (remote_timeout, budget) {
-            (0, LATENCY_BUDGET_OFF) => DEFAULT_REMOTE_TIMEOUT,
-            (0, _) if live => Duration::from_nanos(self.reported_latency(gst::ClockTime::ZERO).nseconds()),
-            (0, _) => DEFAULT_REMOTE_TIMEOUT,
-            (ns, _) => Duration::from_nanos(ns),
+            (0, LATENCY_BUDGET_OFF) => None,
+            (0, _) if live => Some(Duration::from_nanos(self.reported_latency(gst::ClockTime::ZERO).nseconds())),
+            (0, _) => None,
+            (ns, _) => Some(Duration::from_nanos(ns)),
         }
     }
 
@@ -154,8 +158,11 @@ impl PoseBatch {
             gst::element_imp_error!(self, gst::LibraryError::Failed, ("no model loaded"));
             return;
         };
-        // What the warm-up measured is what the cost model starts from.
-        {
+        // What the warm-up measured is what the cost model starts from, for a model in this
+        // process. A server's warm-up says how busy it was at READY, nothing more: its first
+        // answers can be slow (a cold or shared server), and a guess seeded from them would
+        // drop live frames long after. The model learns from the real batches instead.
+        if model.provider != "remote" {
             let w = model.warm_up;
             let mut state = self.shared.lock();
             state.batcher.record_batch(1, w.one_frame.as_nanos() as u64);
@@ -226,6 +233,36 @@ impl PoseBatch {
         }
     }
 
+    /// Runs the batch; with no time limit (`timeout` None: frames without a deadline and no
+    /// `remote-timeout`), a server that cannot be reached holds the batch, and so its
+    /// streams (back-pressure), retried with the connection's backoff until it answers or
+    /// the element stops. A file's frames then all get their poses, however long the
+    /// server is away or busy.
+    fn infer_waiting_if_asked(
+        &self,
+        engine: &mut Engine,
+        views: &[FrameView],
+        params: &DecodeParams,
+        timeout: Option<Duration>,
+    ) -> Result<BatchResult, EngineError> {
+        loop {
+            match engine.infer_within(views, params, timeout) {
+                Err(EngineError::Unavailable(why)) if timeout.is_none() && self.shared.lock().running => {
+                    self.server_lost_once(&format!("batches wait for it (no deadline, remote-timeout=0): {why}"));
+                    std::thread::sleep(RETRY_PAUSE);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The warning that the inference server is gone, once until it is back.
+    fn server_lost_once(&self, what_now: &str) {
+        if !self.server_lost.swap(true, Ordering::Relaxed) {
+            gst::element_imp_warning!(self, gst::ResourceError::Read, ("inference server unavailable, {what_now}"));
+        }
+    }
+
     /// Runs inference on a batch and attaches PoseMeta; returns the frames for output.
     fn infer_batch(&self, model: &LoadedModel, batch_id: u64, batch: Vec<BatchFrame<Frame>>, started: u64) -> Ran {
         let params = self.settings.lock().unwrap().decode_params();
@@ -241,7 +278,7 @@ impl PoseBatch {
                     None => Err(EngineError::Input("unsupported frame layout".to_string())),
                     Some(views) => {
                         let mut engine = model.engine.lock().unwrap();
-                        engine.infer_within(&views, &params, Some(timeout)).map(|r| (r, engine.num_keypoints()))
+                        self.infer_waiting_if_asked(&mut engine, &views, &params, timeout).map(|r| (r, engine.num_keypoints()))
                     }
                 },
             }
@@ -252,13 +289,7 @@ impl PoseBatch {
             Ok(ok) => ok,
             Err(EngineError::Unavailable(why)) => {
                 // Frames go on without poses; the user hears it once, and again when it is over.
-                if !self.server_lost.swap(true, Ordering::Relaxed) {
-                    gst::element_imp_warning!(
-                        self,
-                        gst::ResourceError::Read,
-                        ("inference server unavailable, frames go on without poses until it is back: {why}")
-                    );
-                }
+                self.server_lost_once(&format!("frames go on without poses until it is back: {why}"));
                 return Ran::WithoutInference(frames(batch));
             }
             Err(e) => {

@@ -38,7 +38,7 @@ pub enum PrecisionSetting {
     Fp32,
     #[enum_value(name = "fp16", nick = "fp16")]
     Fp16,
-    #[enum_value(name = "int8: static Q/DQ model, on the CPU or TensorRT", nick = "int8")]
+    #[enum_value(name = "int8: the static int8 (Q/DQ) model, on the CPU", nick = "int8")]
     Int8,
 }
 
@@ -199,7 +199,7 @@ impl Settings {
                 address: self.inference_server.clone(),
                 model: self.remote_model.clone(),
                 connect_timeout: match self.remote_timeout {
-                    0 => engine::DEFAULT_REMOTE_TIMEOUT * 5,
+                    0 => engine::WARM_UP_REMOTE_TIMEOUT,
                     ns => std::time::Duration::from_nanos(ns),
                 },
             }),
@@ -292,7 +292,7 @@ pub fn param_specs() -> &'static [glib::ParamSpec] {
                 .build(),
             glib::ParamSpecEnum::builder_with_default("precision", d.precision)
                 .nick("Precision")
-                .blurb("Model weights: auto = fp16 on GPU, fp32 on CPU; int8 = the static int8 model (CPU or TensorRT)")
+                .blurb("Model weights: auto = fp16 on GPU, fp32 on CPU; int8 = the static int8 model (CPU only)")
                 .mutable_ready()
                 .build(),
             glib::ParamSpecUInt::builder("input-size")
@@ -427,8 +427,8 @@ pub fn param_specs() -> &'static [glib::ParamSpec] {
             glib::ParamSpecUInt64::builder("remote-timeout")
                 .nick("Remote timeout")
                 .blurb(
-                    "Longest wait for the inference server's answer to a batch, ns; 0 = the streams' latency budget \
-                     (1 s without one)",
+                    "Longest wait for the inference server's answer to a batch, ns (then the frames go on without \
+                     poses); 0 = the latency budget for live streams with one, else wait for the answer",
                 )
                 .default_value(d.remote_timeout)
                 .mutable_playing()
