@@ -27,8 +27,8 @@ use model_check::{InputType, ModelDescription};
 use remote::{RemoteError, RemoteModel};
 use gpu::{GpuPreprocessor, GpuTimes};
 
-use parallel::spread_over_cores;
-pub use preprocess::{Canvas, FrameView, InputShape, Letterbox, PackedLayout, PixelFormat, YuvMatrix};
+use parallel::spread_over_cores_with;
+pub use preprocess::{Canvas, FrameView, InputShape, Letterbox, PackedLayout, PixelFormat, Scratch, YuvMatrix};
 pub use session::Provider;
 pub use yolo_pose::{DEFAULT_IOU_THRESHOLD, DEFAULT_MAX_POSES, DEFAULT_SCORE_THRESHOLD, DecodeParams};
 
@@ -174,6 +174,8 @@ enum Backend {
 
 pub struct Engine {
     backend: Backend,
+    /// The CPU letterbox's buffers, one set per worker, kept from batch to batch.
+    scratch: Vec<Scratch>,
     num_keypoints: usize,
     input_size: usize,
     input_shape: InputShape,
@@ -212,16 +214,29 @@ fn describe(session: &ort::session::Session, path: &Path) -> Result<ModelDescrip
     })
 }
 
-/// Letterboxes every frame into its slot of `values` (n x 3 x canvas), over the CPU cores.
-fn letterbox_on_cpu<T: preprocess::Level>(frames: &[FrameView], size: usize, canvas: Canvas, values: &mut [T]) -> Result<Vec<Letterbox>, String> {
+/// Letterboxes every frame into its slot of `values` (n x 3 x canvas), over the CPU cores,
+/// each worker with its buffers from `scratch`.
+fn letterbox_on_cpu<T: preprocess::Level>(
+    frames: &[FrameView],
+    (size, canvas): (usize, Canvas),
+    values: &mut [T],
+    scratch: &mut Vec<Scratch>,
+) -> Result<Vec<Letterbox>, String> {
     let mut slots: Vec<&mut [T]> = values.chunks_exact_mut(3 * canvas.area()).collect();
-    spread_over_cores(frames, &mut slots, |frame, out| preprocess::letterbox_into(frame, size, canvas, out).map_err(|e| e.0))
+    spread_over_cores_with(frames, &mut slots, scratch, |frame, out, own| {
+        preprocess::letterbox_with(frame, size, canvas, out, own).map_err(|e| e.0)
+    })
 }
 
 /// The same into a host tensor of ONNX Runtime's.
-fn letterbox_into_tensor(frames: &[FrameView], size: usize, canvas: Canvas, input: &mut Tensor<f32>) -> Result<Vec<Letterbox>, String> {
+fn letterbox_into_tensor(
+    frames: &[FrameView],
+    place: (usize, Canvas),
+    input: &mut Tensor<f32>,
+    scratch: &mut Vec<Scratch>,
+) -> Result<Vec<Letterbox>, String> {
     let (_, values) = input.try_extract_tensor_mut::<f32>().map_err(|e| format!("input tensor: {e}"))?;
-    letterbox_on_cpu(frames, size, canvas, values)
+    letterbox_on_cpu(frames, place, values, scratch)
 }
 
 /// The frames of a batch grouped by the canvas each is letterboxed into (one model run
@@ -284,6 +299,7 @@ impl Engine {
             let mut warnings = Vec::new();
             let input_shape = usable_shape(config, model.fixed_size, &mut warnings);
             return Ok(Engine {
+                scratch: Vec::new(),
                 num_keypoints: model.num_keypoints,
                 input_size: config.input_size,
                 input_shape,
@@ -308,6 +324,7 @@ impl Engine {
         )
         .map_err(EngineError::Runtime)?;
         let mut engine = Engine {
+            scratch: Vec::new(),
             preprocessing: if gpu.is_some() { "gpu" } else { "cpu" },
             device: gpu.as_ref().map(|g| g.device_name.clone()),
             backend: Backend::Local {
@@ -434,7 +451,7 @@ impl Engine {
         let first = frames.first().ok_or_else(|| EngineError::Input("no frames".into()))?;
         let canvas = self.input_shape.canvas(first.width, first.height, self.input_size);
         let mut values = vec![0f32; frames.len() * 3 * canvas.area()];
-        letterbox_on_cpu(frames, self.input_size, canvas, &mut values).map_err(EngineError::Input)?;
+        letterbox_on_cpu(frames, (self.input_size, canvas), &mut values, &mut self.scratch).map_err(EngineError::Input)?;
         let shape = [frames.len(), 3, canvas.height, canvas.width];
         let session = &mut run.runner.session;
         let mut times = Vec::new();
@@ -459,6 +476,7 @@ impl Engine {
     ) -> Result<BatchResult, EngineError> {
         let start = Instant::now();
         let (size, num_keypoints) = (self.input_size, self.num_keypoints);
+        let scratch = &mut self.scratch;
         let mut preprocess_time = Duration::ZERO;
         let mut timed_letterbox = |letterbox: &mut dyn FnMut() -> Result<Vec<Letterbox>, String>| {
             let started = Instant::now();
@@ -472,7 +490,7 @@ impl Engine {
                 let (outputs, letterboxes) = bound
                     .run(session, frames.len(), canvas, |input| match gpu.as_mut() {
                         Some(gpu) => gpu.letterbox_batch(frames, size, canvas, input.data_ptr_mut() as u64),
-                        None => timed_letterbox(&mut || letterbox_into_tensor(frames, size, canvas, input)),
+                        None => timed_letterbox(&mut || letterbox_into_tensor(frames, (size, canvas), input, scratch)),
                     })
                     .map_err(EngineError::Inference)?;
                 // Before decoding: the end-of-inference event must not count CPU work.
@@ -485,13 +503,13 @@ impl Engine {
                 let (bytes, letterboxes) = match remote.input_type {
                     InputType::Uint8 => {
                         let mut levels = vec![0u8; values];
-                        let letterboxes = timed_letterbox(&mut || letterbox_on_cpu(frames, size, canvas, &mut levels))
+                        let letterboxes = timed_letterbox(&mut || letterbox_on_cpu(frames, (size, canvas), &mut levels, scratch))
                             .map_err(EngineError::Input)?;
                         (levels, letterboxes)
                     }
                     InputType::Float32 => {
                         let mut floats = vec![0f32; values];
-                        let letterboxes = timed_letterbox(&mut || letterbox_on_cpu(frames, size, canvas, &mut floats))
+                        let letterboxes = timed_letterbox(&mut || letterbox_on_cpu(frames, (size, canvas), &mut floats, scratch))
                             .map_err(EngineError::Input)?;
                         (floats.iter().flat_map(|v| v.to_le_bytes()).collect(), letterboxes)
                     }

@@ -8,9 +8,24 @@ pub fn spread_over_cores<T: Sync, O: Send, R: Send>(
     outs: &mut [O],
     work: impl Fn(&T, &mut O) -> Result<R, String> + Sync,
 ) -> Result<Vec<R>, String> {
+    spread_over_cores_with(items, outs, &mut Vec::<()>::new(), |item, out, _| work(item, out))
+}
+
+/// `spread_over_cores` where each worker also gets a scratch value of its own from
+/// `scratch` (grown to one per worker), kept by the caller for the next batch.
+pub fn spread_over_cores_with<T: Sync, O: Send, S: Send + Default, R: Send>(
+    items: &[T],
+    outs: &mut [O],
+    scratch: &mut Vec<S>,
+    work: impl Fn(&T, &mut O, &mut S) -> Result<R, String> + Sync,
+) -> Result<Vec<R>, String> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len()).max(1);
+    if scratch.len() < workers {
+        scratch.resize_with(workers, S::default);
+    }
     if workers == 1 {
-        return items.iter().zip(outs).map(|(item, out)| work(item, out)).collect();
+        let own = &mut scratch[0];
+        return items.iter().zip(outs).map(|(item, out)| work(item, out, own)).collect();
     }
     let per_worker = items.len().div_ceil(workers);
     let work = &work;
@@ -18,7 +33,10 @@ pub fn spread_over_cores<T: Sync, O: Send, R: Send>(
         let jobs: Vec<_> = items
             .chunks(per_worker)
             .zip(outs.chunks_mut(per_worker))
-            .map(|(items, outs)| scope.spawn(move || items.iter().zip(outs).map(|(item, out)| work(item, out)).collect()))
+            .zip(scratch.iter_mut())
+            .map(|((items, outs), own)| {
+                scope.spawn(move || items.iter().zip(outs).map(|(item, out)| work(item, out, own)).collect())
+            })
             .collect();
         jobs.into_iter().map(|j| j.join().unwrap_or_else(|_| Err("a worker thread panicked".into()))).collect()
     });

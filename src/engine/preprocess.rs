@@ -9,6 +9,7 @@ use fast_image_resize::PixelTrait;
 use fast_image_resize::pixels::{U8, U8x2, U8x3, U8x4};
 
 use super::resize::{self, Plane};
+pub use super::resize::Scratch;
 pub use crate::pixels::PackedLayout;
 
 /// YUV to RGB conversion constants (luma coefficients of R and B, and the value range).
@@ -301,6 +302,17 @@ enum Chroma<'a> {
 /// colours are converted at the model's resolution, a ninth of a 1080p frame's pixels at
 /// 640: each channel rounded to an 8-bit level, as the OpenCV letterbox stores its image.
 pub fn letterbox_into<T: Level>(frame: &FrameView, size: usize, canvas: Canvas, out: &mut [T]) -> Result<Letterbox, PreprocessError> {
+    letterbox_with(frame, size, canvas, out, &mut Scratch::default())
+}
+
+/// `letterbox_into` with a worker's buffers, kept from frame to frame.
+pub fn letterbox_with<T: Level>(
+    frame: &FrameView,
+    size: usize,
+    canvas: Canvas,
+    out: &mut [T],
+    scratch: &mut Scratch,
+) -> Result<Letterbox, PreprocessError> {
     let (w, h) = (frame.width, frame.height);
     plane_extents(frame)?;
     if size == 0 || canvas.area() == 0 {
@@ -314,6 +326,7 @@ pub fn letterbox_into<T: Level>(frame: &FrameView, size: usize, canvas: Canvas, 
     let (sw, sh) = (lb.scaled_width, lb.scaled_height);
     // What of a plane maps onto the frame: all of it, or for chroma half the frame's size.
     let (whole, half) = ((w as f64, h as f64), (w as f64 / 2.0, h as f64 / 2.0));
+    let Scratch { resizer, planes: [first, second, third] } = scratch;
     fill_padding(out, canvas, &lb, T::of(PAD_LEVEL));
     let (r_out, rest) = out.split_at_mut(area);
     let (g_out, b_out) = rest.split_at_mut(area);
@@ -322,16 +335,9 @@ pub fn letterbox_into<T: Level>(frame: &FrameView, size: usize, canvas: Canvas, 
 
     match frame.format {
         PixelFormat::Packed(layout) => {
-            let (rgb, rgbx);
-            let scaled: &[u8] = match layout.bytes_per_pixel {
-                3 => {
-                    rgb = scaled_plane::<U8x3>(frame, 0, (w, h), whole, &lb, "RGB")?;
-                    bytemuck::cast_slice(&rgb)
-                }
-                _ => {
-                    rgbx = scaled_plane::<U8x4>(frame, 0, (w, h), whole, &lb, "RGB")?;
-                    bytemuck::cast_slice(&rgbx)
-                }
+            let scaled = match layout.bytes_per_pixel {
+                3 => scaled_plane::<U8x3>(frame, 0, (w, h), whole, &lb, resizer, first)?,
+                _ => scaled_plane::<U8x4>(frame, 0, (w, h), whole, &lb, resizer, first)?,
             };
             let bpp = layout.bytes_per_pixel;
             for (dy, pixels) in scaled.chunks_exact(sw * bpp).enumerate() {
@@ -345,21 +351,15 @@ pub fn letterbox_into<T: Level>(frame: &FrameView, size: usize, canvas: Canvas, 
         }
         PixelFormat::Nv12(matrix) | PixelFormat::I420(matrix) => {
             let chroma_size = (w.div_ceil(2), h.div_ceil(2));
-            let luma = scaled_plane::<U8>(frame, 0, (w, h), whole, &lb, "Y")?;
-            let luma: &[u8] = bytemuck::cast_slice(&luma);
+            let luma = scaled_plane::<U8>(frame, 0, (w, h), whole, &lb, resizer, first)?;
             // Chroma planes are resized to the luma's scaled size, each sample at the centre
             // of its 2x2 luma block.
-            let (uv, u_plane, v_plane);
             let chroma = match frame.format {
-                PixelFormat::Nv12(_) => {
-                    uv = scaled_plane::<U8x2>(frame, 1, chroma_size, half, &lb, "UV")?;
-                    Chroma::Interleaved(bytemuck::cast_slice(&uv))
-                }
-                _ => {
-                    u_plane = scaled_plane::<U8>(frame, 1, chroma_size, half, &lb, "U")?;
-                    v_plane = scaled_plane::<U8>(frame, 2, chroma_size, half, &lb, "V")?;
-                    Chroma::Planar(bytemuck::cast_slice(&u_plane), bytemuck::cast_slice(&v_plane))
-                }
+                PixelFormat::Nv12(_) => Chroma::Interleaved(scaled_plane::<U8x2>(frame, 1, chroma_size, half, &lb, resizer, second)?),
+                _ => Chroma::Planar(
+                    scaled_plane::<U8>(frame, 1, chroma_size, half, &lb, resizer, second)?,
+                    scaled_plane::<U8>(frame, 2, chroma_size, half, &lb, resizer, third)?,
+                ),
             };
             let coefficients = matrix.coefficients();
             for dy in 0..sh {
@@ -383,21 +383,22 @@ pub fn letterbox_into<T: Level>(frame: &FrameView, size: usize, canvas: Canvas, 
 }
 
 /// Plane `index` of `frame` (`width` x `height` pixels of type P, of which `covers` maps
-/// onto the frame) resized to the frame's scaled size.
-fn scaled_plane<P>(
+/// onto the frame) resized to the frame's scaled size in `out`; its bytes.
+fn scaled_plane<'o, P>(
     frame: &FrameView,
     index: usize,
     (width, height): (usize, usize),
     covers: (f64, f64),
     lb: &Letterbox,
-    name: &str,
-) -> Result<Vec<P>, PreprocessError>
+    resizer: &mut fast_image_resize::Resizer,
+    out: &'o mut Vec<u8>,
+) -> Result<&'o [u8], PreprocessError>
 where
     P: PixelTrait + bytemuck::Pod,
 {
     let plane = Plane::<P>::new(frame.planes[index], frame.strides[index], width, height)
-        .ok_or_else(|| PreprocessError(format!("{name} plane too short for {width}x{height}")))?;
-    resize::bilinear(&plane, covers, lb.scaled_width, lb.scaled_height).map_err(PreprocessError)
+        .ok_or_else(|| PreprocessError(format!("plane {index} too short for {width}x{height}")))?;
+    resize::bilinear(&plane, covers, (lb.scaled_width, lb.scaled_height), resizer, out).map_err(PreprocessError)
 }
 
 /// Writes `pad` in each plane wherever the scaled frame does not cover the canvas.

@@ -51,32 +51,50 @@ unsafe impl<P: InnerPixel + bytemuck::Pod> ImageView for Plane<'_, P> {
     }
 }
 
+/// What one worker keeps from frame to frame: the resizer (with its working memory) and
+/// the scaled planes. Fresh buffers for every frame cost more than the resize itself here:
+/// each is megabytes the kernel maps and zeroes page by page.
+#[derive(Default)]
+pub struct Scratch {
+    pub resizer: Resizer,
+    pub planes: [Vec<u8>; 3],
+}
+
 /// The top-left `covers` (width, height, in pixels, fractions allowed) of `plane`, resized
-/// to `width` x `height` by OpenCV's INTER_LINEAR rule; rows of pixels back to back.
+/// to `width` x `height` by OpenCV's INTER_LINEAR rule into `out`; returns the pixels' bytes,
+/// rows back to back.
 ///
 /// `covers` is the plane's size for a full plane; a 4:2:0 chroma plane of an odd-sized
 /// frame covers half the luma size (18.5 of its 19 columns for 37 luma columns), so each
 /// chroma sample stays at the centre of its 2x2 luma block.
-pub fn bilinear<P>(plane: &Plane<P>, covers: (f64, f64), width: usize, height: usize) -> Result<Vec<P>, String>
+pub fn bilinear<'o, P>(
+    plane: &Plane<P>,
+    covers: (f64, f64),
+    (width, height): (usize, usize),
+    resizer: &mut Resizer,
+    out: &'o mut Vec<u8>,
+) -> Result<&'o [u8], String>
 where
     P: PixelTrait + bytemuck::Pod,
 {
-    let mut pixels = vec![P::default(); width * height];
-    let mut out = TypedImage::<P>::from_pixels_slice(width as u32, height as u32, &mut pixels)
-        .map_err(|e| format!("resize: {e}"))?;
+    out.resize(width * height * P::size(), 0);
+    let pixels: &mut [P] = bytemuck::cast_slice_mut(out.as_mut_slice());
+    let mut image =
+        TypedImage::<P>::from_pixels_slice(width as u32, height as u32, pixels).map_err(|e| format!("resize: {e}"))?;
     // Colour only: a fourth byte (RGBx, BGRA) is not an alpha to premultiply by.
     let options = ResizeOptions::new()
         .resize_alg(ResizeAlg::Interpolation(FilterType::Bilinear))
         .use_alpha(false)
         .crop(0.0, 0.0, covers.0, covers.1);
-    Resizer::new().resize_typed(plane, &mut out, &options).map_err(|e| format!("resize: {e}"))?;
-    Ok(pixels)
+    resizer.resize_typed(plane, &mut image, &options).map_err(|e| format!("resize: {e}"))?;
+    Ok(out.as_slice())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use fast_image_resize::pixels::{U8, U8x3};
+    use fast_image_resize::Resizer;
 
     /// OpenCV INTER_LINEAR of one channel in floats: the rule the resize must follow.
     fn opencv_linear(src: &[u8], w: usize, h: usize, dw: usize, dh: usize) -> Vec<f32> {
@@ -107,9 +125,10 @@ mod tests {
         let src: Vec<u8> = (0..w * h).map(|i| ((i * 7919) % 251) as u8).collect();
         for (dw, dh) in [(64, 36), (130, 73), (197, 111), (300, 160)] {
             let plane = Plane::<U8>::new(&src, w, w, h).unwrap();
-            let out = bilinear(&plane, (w as f64, h as f64), dw, dh).unwrap();
+            let mut out = Vec::new();
+            let out = bilinear(&plane, (w as f64, h as f64), (dw, dh), &mut Resizer::new(), &mut out).unwrap();
             let want = opencv_linear(&src, w, h, dw, dh);
-            let got: Vec<f32> = out.iter().map(|p| p.0 as f32).collect();
+            let got: Vec<f32> = out.iter().map(|&p| p as f32).collect();
             let worst = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
             assert!(worst <= 1.0, "{dw}x{dh}: {worst} levels from OpenCV's rule");
         }
@@ -123,8 +142,9 @@ mod tests {
             bytes[y * stride..y * stride + w * 3].fill(10);
         }
         let plane = Plane::<U8x3>::new(&bytes, stride, w, h).unwrap();
-        let out = bilinear(&plane, (w as f64, h as f64), 2, 2).unwrap();
-        assert!(out.iter().all(|p| p.0 == [10, 10, 10]), "{out:?}");
+        let mut out = Vec::new();
+        let out = bilinear(&plane, (w as f64, h as f64), (2, 2), &mut Resizer::new(), &mut out).unwrap();
+        assert_eq!(out, [10u8; 12], "{out:?}");
         assert!(Plane::<U8x3>::new(&bytes[..stride * 2], stride, w, h).is_none(), "a short plane is refused");
     }
 }
