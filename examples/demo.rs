@@ -109,6 +109,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let wall = start.elapsed();
+    // Before NULL: going to NULL unloads the model, and the stats with it ("provider none").
+    let stats = posebatch.property::<gst::Structure>("stats");
     pipeline.set_state(gst::State::Null)?;
     if let Some(f) = failure {
         return Err(f.into());
@@ -144,7 +146,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         percentile(&all_latencies, 0.5).as_secs_f64() * 1e3,
         percentile(&all_latencies, 0.99).as_secs_f64() * 1e3,
     );
-    let stats = posebatch.property::<gst::Structure>("stats");
     let provider = stats.get::<String>("provider").unwrap_or_default();
     println!(
         "\n{} frames in {:.1} s, provider {} ({} cores); {} batches; poses in {}/cam0N.ndjson",

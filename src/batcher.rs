@@ -112,8 +112,18 @@ pub enum Output<F, E> {
 #[derive(Debug)]
 pub struct BatchFrame<F> {
     pub stream: u32,
+    /// Which of the streams that had index `stream` the frame belongs to: a released pad's
+    /// index can be taken again while its last frames are in inference.
+    pub generation: u64,
     pub frame: F,
     pub arrived: Nanos,
+}
+
+impl<F> BatchFrame<F> {
+    /// The stream the frame came from, as `complete_batch` wants it.
+    pub fn source(&self) -> (u32, u64) {
+        (self.stream, self.generation)
+    }
 }
 
 /// A frame dropped because it could no longer make its deadline.
@@ -140,6 +150,8 @@ pub enum PushOutcome<F> {
 pub struct Batcher<F, E> {
     config: BatchConfig,
     streams: BTreeMap<u32, Stream<F, E>>,
+    /// The generation the next added stream gets.
+    next_generation: u64,
     /// What batches cost, learned from the ones run; sizes batches against deadlines.
     cost: CostModel,
 }
@@ -149,6 +161,7 @@ impl<F, E> Batcher<F, E> {
         Batcher {
             config,
             streams: BTreeMap::new(),
+            next_generation: 0,
             cost: CostModel::default(),
         }
     }
@@ -168,9 +181,11 @@ impl<F, E> Batcher<F, E> {
     }
 
     pub fn add_stream(&mut self, stream: u32, overflow: Overflow, priority: i32) {
-        self.streams
-            .entry(stream)
-            .or_insert_with(|| Stream::new(overflow, priority));
+        let generation = self.next_generation;
+        if let std::collections::btree_map::Entry::Vacant(entry) = self.streams.entry(stream) {
+            entry.insert(Stream::new(overflow, priority, generation));
+            self.next_generation += 1;
+        }
     }
 
     /// Forgets a stream; returns the frames it still had (counted nowhere any more).
@@ -477,6 +492,7 @@ impl<F, E> Batcher<F, E> {
                 served.insert(index);
                 batch.push(BatchFrame {
                     stream: index,
+                    generation: s.generation,
                     frame,
                     arrived,
                 });
@@ -509,20 +525,23 @@ impl<F, E> Batcher<F, E> {
     /// A batch's frames are done with inference: each goes to its stream's outbox (or is
     /// dropped and returned if its stream was flushed or removed meanwhile), and what waited
     /// behind them is released.
-    pub fn complete_batch(&mut self, frames: impl IntoIterator<Item = (u32, F)>) -> Vec<F> {
+    ///
+    /// Frames are given with their `BatchFrame::source`; those of a stream released since
+    /// (even if its index was taken again) come back, to be dropped.
+    pub fn complete_batch(&mut self, frames: impl IntoIterator<Item = ((u32, u64), F)>) -> Vec<F> {
         self.complete(frames, true)
     }
 
     /// A batch's frames could not go through inference (the inference server is away):
     /// they go out as `complete_batch` sends them, but passed on (counted `passed`).
-    pub fn complete_batch_without_inference(&mut self, frames: impl IntoIterator<Item = (u32, F)>) -> Vec<F> {
+    pub fn complete_batch_without_inference(&mut self, frames: impl IntoIterator<Item = ((u32, u64), F)>) -> Vec<F> {
         self.complete(frames, false)
     }
 
-    fn complete(&mut self, frames: impl IntoIterator<Item = (u32, F)>, inferred: bool) -> Vec<F> {
+    fn complete(&mut self, frames: impl IntoIterator<Item = ((u32, u64), F)>, inferred: bool) -> Vec<F> {
         let mut dropped = Vec::new();
-        for (index, frame) in frames {
-            let Some(s) = self.streams.get_mut(&index) else {
+        for ((index, generation), frame) in frames {
+            let Some(s) = self.streams.get_mut(&index).filter(|s| s.generation == generation) else {
                 dropped.push(frame);
                 continue;
             };

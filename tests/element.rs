@@ -358,6 +358,71 @@ fn streams_can_be_added_and_removed_while_playing() {
     pipeline.set_state(gst::State::Null).unwrap();
 }
 
+/// Watches a source pad: panics if a buffer goes out before stream-start, caps and segment
+/// have; counts the buffers.
+fn protocol_watch(pad: &gst::Pad) -> Arc<Mutex<usize>> {
+    let buffers = Arc::new(Mutex::new(0usize));
+    let (count, name) = (buffers.clone(), pad.name());
+    let seen = Arc::new(Mutex::new(Vec::<gst::EventType>::new()));
+    pad.add_probe(gst::PadProbeType::DATA_DOWNSTREAM, move |_, info| {
+        match &info.data {
+            Some(gst::PadProbeData::Event(e)) => seen.lock().unwrap().push(e.type_()),
+            Some(gst::PadProbeData::Buffer(_)) => {
+                let seen = seen.lock().unwrap();
+                for needed in [gst::EventType::StreamStart, gst::EventType::Caps, gst::EventType::Segment] {
+                    assert!(seen.contains(&needed), "{name}: a buffer before {needed:?} (events so far {seen:?})");
+                }
+                *count.lock().unwrap() += 1;
+            }
+            _ => {}
+        }
+        gst::PadProbeReturn::Ok
+    });
+    buffers
+}
+
+/// A live stream 0 keeps flowing while `sink_1`/`src_1` are requested, linked to a live
+/// source and a sink, and released, 20 times: every new `src_1` starts with stream-start,
+/// caps and segment (a frame of the released stream still in inference must not come out
+/// of the new one), and GStreamer's own pad checks stay quiet (`common::init` makes them
+/// fatal).
+#[test]
+fn pads_requested_and_released_while_playing_keep_the_pad_protocol() {
+    common::init();
+    let caps = "video/x-raw,format=RGB,width=320,height=240,framerate=30/1";
+    let pipeline = common::pipeline(&format!(
+        "videotestsrc is-live=true ! {caps} ! posebatch name=p model={{model}} execution-provider=cpu input-size=320 \
+         p.src_0 ! fakesink sync=false"
+    ));
+    let pb = pipeline.by_name("p").unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for cycle in 0..20 {
+        let branch = gst::parse::bin_from_description(&format!("videotestsrc is-live=true pattern=ball ! capsfilter caps={caps}"), true).unwrap();
+        let sink = gst::ElementFactory::make("fakesink").property("sync", false).property("async", false).build().unwrap();
+        pipeline.add_many([branch.upcast_ref::<gst::Element>(), &sink]).unwrap();
+        let sinkpad = pb.request_pad_simple("sink_1").expect("sink_1 is free again");
+        let srcpad = pb.static_pad("src_1").unwrap();
+        let buffers = protocol_watch(&srcpad);
+        branch.static_pad("src").unwrap().link(&sinkpad).unwrap();
+        srcpad.link(&sink.static_pad("sink").unwrap()).unwrap();
+        sink.sync_state_with_parent().unwrap();
+        branch.sync_state_with_parent().unwrap();
+        // Released at a different moment each cycle: 1 to 4 frames out, so a frame of the
+        // stream is often still in inference when its pads go.
+        let wanted = 1 + cycle % 4;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while *buffers.lock().unwrap() < wanted && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(*buffers.lock().unwrap() >= wanted, "cycle {cycle}: the new stream produces output");
+        branch.set_state(gst::State::Null).unwrap();
+        pb.release_request_pad(&sinkpad);
+        sink.set_state(gst::State::Null).unwrap();
+        pipeline.remove_many([branch.upcast_ref::<gst::Element>(), &sink]).unwrap();
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+}
+
 #[test]
 fn posejson_labels_frames_passed_without_inference_with_their_stream() {
     // A source faster than inference into pass-oldest on stream 3: many frames leave without
@@ -380,4 +445,8 @@ fn posejson_labels_frames_passed_without_inference_with_their_stream() {
     assert!(passed > 0, "some frames were passed without inference: {stats}");
     assert_eq!(lines.len(), 40, "one line per frame");
     assert!(lines.iter().all(|l| l["stream"] == 3), "every line says stream 3: {:?}", lines.iter().map(|l| &l["stream"]).collect::<Vec<_>>());
+    // A frame passed without inference says so: "poses":null, not [] (inferred, nobody).
+    let not_inferred = lines.iter().filter(|l| l["poses"].is_null()).count();
+    assert_eq!(not_inferred as u64, passed, "one null per passed frame");
+    assert!(lines.iter().all(|l| l["poses"].is_null() || l["poses"].is_array()));
 }

@@ -65,7 +65,7 @@ fn size_of(sample: &gst::Sample) -> (i32, i32) {
 
 #[test]
 fn every_script_is_valid_bash_and_starts_with_how_to_run_it() {
-    for name in ["synthetic.sh", "mosaic.sh", "ndjson.sh", "camera.sh", "rtsp.sh"] {
+    for name in ["synthetic.sh", "fakesrc.sh", "mosaic.sh", "ndjson.sh", "camera.sh", "rtsp.sh"] {
         let status = Command::new("bash").arg("-n").arg(script(name)).status().unwrap();
         assert!(status.success(), "{name}: bash -n");
         let head = std::fs::read_to_string(script(name)).unwrap();
@@ -83,6 +83,33 @@ fn synthetic_runs_four_live_streams_to_eos() {
     assert!(t.contains("Got EOS from element"), "{t}");
 }
 
+/// fakesrc streams, live with timestamps, and not live without any: frames come out (the
+/// posebatch-stats messages count them) to EOS, with or without timestamps.
+#[test]
+fn fakesrc_runs_live_with_timestamps_and_without_them() {
+    for (live, timestamps, streams) in [("true", "true", "4"), ("false", "false", "1")] {
+        let env = [
+            ("NUM_BUFFERS", "12"),
+            ("STREAMS", streams),
+            ("LIVE", live),
+            ("TIMESTAMPS", timestamps),
+            ("WIDTH", "640"),
+            ("HEIGHT", "360"),
+            ("GST_LAUNCH_FLAGS", "-m"),
+            ("POSEBATCH_PROPS", "input-size=160 stats-interval=50000000"),
+        ];
+        let out = run("fakesrc.sh", &[], &env);
+        let t = text(&out);
+        assert!(out.status.success(), "LIVE={live} TIMESTAMPS={timestamps}: {t}");
+        assert!(t.contains("Got EOS from element"), "{t}");
+        let last = t.lines().rfind(|l| l.contains("posebatch-stats")).expect("a stats message");
+        let frames_out: u64 = last.split("frames-out=(guint64)").last().unwrap().split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap();
+        assert!(frames_out > 0, "LIVE={live}: frames came out: {last}");
+    }
+    let refused = run("fakesrc.sh", &[], &[("LIVE", "true"), ("TIMESTAMPS", "false")]);
+    assert_eq!(refused.status.code(), Some(2), "live needs timestamps: {}", text(&refused));
+}
+
 #[test]
 fn ndjson_writes_one_parsable_line_per_frame_with_people() {
     let dir = scratch("ndjson");
@@ -95,7 +122,7 @@ fn ndjson_writes_one_parsable_line_per_frame_with_people() {
     let mut people = 0;
     for l in &lines {
         assert_eq!((l["width"].as_i64(), l["height"].as_i64()), (Some(1088), Some(1920)));
-        for p in l["poses"].as_array().unwrap() {
+        for p in l["poses"].as_array().expect("every frame inferred (block mode)") {
             assert_eq!(p["keypoints"].as_array().unwrap().len(), 17);
             people += 1;
         }

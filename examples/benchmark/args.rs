@@ -13,6 +13,9 @@ pub struct Args {
     /// Synthetic frames drawn by videotestsrc one by one (costing CPU like a decoder), not
     /// one frame repeated.
     pub drawn: bool,
+    /// Synthetic frames from fakesrc: a fresh zeroed buffer for every frame (new memory, as
+    /// a decoder's output), instead of imagefreeze's one buffer repeated.
+    pub fakesrc: bool,
     pub batch_size: u32,
     pub batch_timeout_ms: u64,
     pub input_size: u32,
@@ -46,7 +49,9 @@ benchmark: N streams through one posebatch; prints per-stream and summary tables
 
 sources:   --synthetic (default: live videotestsrc, one frame repeated)  |  --videos a.mp4 b.mp4 ...
            --num-streams N (4)  --width W (1920)  --height H (1080)  --fps F (30)  --live true|false (true)
-           --drawn (synthetic frames drawn one by one, pattern ball: sources that cost CPU, as decoders do)
+           --source imagefreeze|drawn|fakesrc (imagefreeze: one frame repeated, costing nothing; drawn
+           (= --drawn): every frame drawn by videotestsrc, costing CPU as decoders do; fakesrc: a fresh
+           zeroed buffer every frame, new memory as a decoder's output is, drawn by nobody)
 element:   --batch-size B (8)  --batch-timeout MS (40)  --input-size S (640)  --input-shape fit|square (fit)
            --provider auto|cpu|cuda|tensorrt  --precision auto|fp32|fp16|int8  --overflow auto|block|drop-oldest|pass-oldest  --threads T (0)
            --latency-budget MS (the element's default; 0 = off)  --tracking true|false (true)
@@ -66,6 +71,7 @@ impl Args {
             fps: 30,
             live: true,
             drawn: false,
+            fakesrc: false,
             batch_size: 8,
             batch_timeout_ms: 40,
             input_size: 640,
@@ -108,6 +114,12 @@ impl Args {
                 "--fps" => a.fps = num(&arg, value()?)?,
                 "--live" => a.live = num(&arg, value()?)?,
                 "--drawn" => a.drawn = true,
+                "--source" => match value()?.as_str() {
+                    "imagefreeze" => (a.drawn, a.fakesrc) = (false, false),
+                    "drawn" => (a.drawn, a.fakesrc) = (true, false),
+                    "fakesrc" => (a.drawn, a.fakesrc) = (false, true),
+                    other => return Err(format!("--source: imagefreeze, drawn or fakesrc, not {other}")),
+                },
                 "--batch-size" => a.batch_size = num(&arg, value()?)?,
                 "--batch-timeout" => a.batch_timeout_ms = num(&arg, value()?)?,
                 "--input-size" => a.input_size = num(&arg, value()?)?,

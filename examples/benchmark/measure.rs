@@ -96,6 +96,19 @@ fn ms(s: &gst::StructureRef, field: &str) -> f64 {
 
 fn source(args: &Args, i: usize) -> String {
     let limit = args.frames.map_or(String::new(), |n| format!("num-buffers={n}"));
+    if args.videos.is_empty() && args.fakesrc {
+        // A fresh NV12 buffer of zeros every frame, timestamped at the rate (fakesrc stamps
+        // by bytes per second), live and paced by the clock when asked.
+        let (w, h) = (args.width as u64, args.height as u64);
+        let bytes = w * h + 2 * w.div_ceil(2) * h.div_ceil(2);
+        return format!(
+            "fakesrc {limit} sizetype=fixed sizemax={bytes} filltype=zero format=time datarate={} is-live={live} sync={live} \
+             ! video/x-raw,format=NV12,width={w},height={h},framerate={}/1",
+            bytes * args.fps as u64,
+            args.fps,
+            live = args.live,
+        );
+    }
     if args.videos.is_empty() && args.drawn {
         // Every frame drawn: the sources compete with inference for the CPU.
         format!(

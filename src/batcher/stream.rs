@@ -45,10 +45,12 @@ pub(super) struct Stream<F, E> {
     pub(super) paused: Option<PauseReason>,
     pub(super) flushing: bool,
     pub(super) counters: Counters,
+    /// Told apart from earlier streams with the same index (see `BatchFrame::generation`).
+    pub(super) generation: u64,
 }
 
 impl<F, E> Stream<F, E> {
-    pub(super) fn new(overflow: Overflow, priority: i32) -> Self {
+    pub(super) fn new(overflow: Overflow, priority: i32, generation: u64) -> Self {
         Stream {
             queue: VecDeque::new(),
             waiting: 0,
@@ -63,6 +65,7 @@ impl<F, E> Stream<F, E> {
             paused: None,
             flushing: false,
             counters: Counters::default(),
+            generation,
         }
     }
 

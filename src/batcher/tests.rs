@@ -133,7 +133,7 @@ fn drain(b: &mut TestBatcher, stream: u32) -> Vec<String> {
 }
 
 fn complete(b: &mut TestBatcher, batch: Vec<BatchFrame<(u32, u64)>>) {
-    let dropped = b.complete_batch(batch.into_iter().map(|f| (f.stream, f.frame)));
+    let dropped = b.complete_batch(batch.into_iter().map(|f| (f.source(), f.frame)));
     assert!(dropped.is_empty());
 }
 
@@ -175,13 +175,34 @@ fn frames_in_inference_during_a_flush_are_dropped() {
     b.start_flush(0);
     b.stop_flush(0);
     queued(b.push_frame(0, (0, 1), 0, None));
-    let dropped = b.complete_batch(batch.into_iter().map(|f| (f.stream, f.frame)));
+    let dropped = b.complete_batch(batch.into_iter().map(|f| (f.source(), f.frame)));
     assert_eq!(dropped, vec![(0, 0)]);
     let batch = b.next_batch(0).unwrap();
     complete(&mut b, batch);
     assert_eq!(drain(&mut b, 0), vec!["frame1"]);
     let c = b.counters(0).unwrap();
     assert_eq!((c.frames_in, c.frames_out, c.dropped), (2, 1, 1));
+}
+
+/// A pad released while its frame is in inference and requested again under the same
+/// name: the old frame must not come out of the new stream (before its stream-start).
+#[test]
+fn frames_of_a_released_stream_do_not_reach_a_new_stream_with_its_index() {
+    let mut b = batcher(1, Overflow::Block, config(8, 2));
+    queued(b.push_frame(0, (0, 0), 0, None));
+    let batch = b.next_batch(0).unwrap();
+    b.remove_stream(0);
+    b.add_stream(0, Overflow::Block, 0);
+    b.push_event(0, "stream-start");
+    let dropped = b.complete_batch(batch.into_iter().map(|f| (f.source(), f.frame)));
+    assert_eq!(dropped, vec![(0, 0)], "the old stream's frame is dropped");
+    assert_eq!(drain(&mut b, 0), vec!["stream-start"], "the new stream starts with its own events");
+    queued(b.push_frame(0, (0, 1), 0, None));
+    let batch = b.next_batch(0).unwrap();
+    complete(&mut b, batch);
+    assert_eq!(drain(&mut b, 0), vec!["frame1"]);
+    let c = b.counters(0).unwrap();
+    assert_eq!((c.frames_in, c.frames_out, c.dropped), (1, 1, 0), "the new stream's counts are its own");
 }
 
 #[test]
@@ -233,7 +254,7 @@ fn a_low_priority_stream_gets_in_within_the_bound_under_overload() {
         } else {
             waited += 1;
         }
-        b.complete_batch(batch.into_iter().map(|f| (f.stream, f.frame)));
+        b.complete_batch(batch.into_iter().map(|f| (f.source(), f.frame)));
     }
     let c = b.counters(0).unwrap();
     assert!(c.frames_in > 0 && b.counters(0).unwrap().dropped < c.frames_in, "stream 0 got through");
@@ -283,7 +304,7 @@ fn frames_past_their_deadline_are_dropped_as_late_but_the_newest_goes_through() 
     assert_eq!(late[0].lateness, 110 * MS, "160 ms against a 50 ms deadline");
     let batch = b.next_batch(60 * MS).expect("the newest frame still runs");
     assert_eq!(batch.iter().map(|f| f.frame).collect::<Vec<_>>(), vec![(0, 2)]);
-    b.complete_batch(batch.into_iter().map(|f| (f.stream, f.frame)));
+    b.complete_batch(batch.into_iter().map(|f| (f.source(), f.frame)));
     assert!(matches!(b.pop_output(0, 160 * MS), Some(Output::Frame((0, 2)))));
     let c = b.counters(0).unwrap();
     assert_eq!((c.frames_in, c.late, c.frames_out, c.budget_missed), (3, 2, 1, 1));
@@ -327,7 +348,7 @@ fn output_never_stops_when_no_budget_can_be_met() {
         b.take_late(now);
         if let Some(batch) = b.next_batch(now) {
             now += 100 * MS;
-            b.complete_batch(batch.into_iter().map(|f| (f.stream, f.frame)));
+            b.complete_batch(batch.into_iter().map(|f| (f.source(), f.frame)));
         }
         while b.pop_output(0, now).is_some() {
             out += 1;
@@ -420,7 +441,7 @@ proptest! {
                     if let Some(batch) = b.next_batch(now) {
                         prop_assert!(batch.len() <= max_batch);
                         b.record_batch(batch.len(), (10 + 30 * batch.len() as u64) * MS);
-                        b.complete_batch(batch.into_iter().map(|f| (f.stream, f.frame)));
+                        b.complete_batch(batch.into_iter().map(|f| (f.source(), f.frame)));
                     }
                 }
                 Op::Outputs => {

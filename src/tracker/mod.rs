@@ -4,9 +4,12 @@
 //!
 //! ByteTrack's association, greedy: first the confident people (score at least
 //! `high_score`) against every live track, by keypoint similarity (OKS) where both have
-//! enough confident keypoints and by box overlap (IoU) otherwise, each track's box moved to
-//! where its motion puts it now; then the remaining low-score people against the tracks
-//! still unmatched, by box overlap alone. A confident person left unmatched starts a new
+//! enough confident keypoints or by box overlap, whichever is higher, each track's box moved
+//! to where its motion puts it now; then the remaining low-score people against the tracks
+//! still unmatched, by box overlap alone. Both cues are gated by the time since the track
+//! was last seen: the longer the gap (frames dropped, a fast mover between batches), the
+//! less sure the motion, so the keypoint tolerance grows and the boxes are compared with a
+//! buffer around them (C-BIoU's buffered IoU), up to half a box on each side. A confident person left unmatched starts a new
 //! track; a low-score one gets no ID (0). IDs start at 1, are unique within the stream and
 //! never reused, even after `reset`.
 //!
@@ -21,6 +24,18 @@ use motion::BoxMotion;
 /// Time over which a track's keypoint tolerance (the area OKS scales by) grows by its own
 /// size, ns: motion between frames is less sure the longer the gap.
 const UNCERTAINTY_GROWTH: u64 = 50_000_000;
+
+/// The buffer added on each side of both boxes before their overlap is measured, as a
+/// fraction of each box's size per second since the track was last seen (0.1 after a
+/// 100 ms gap, one frame in three at 30 fps), and at most.
+const BUFFER_PER_SECOND: f32 = 1.0;
+const MAX_BUFFER: f32 = 0.5;
+
+/// `b` grown by `buffer` times its width and height on each side.
+fn buffered(b: &[f32; 4], buffer: f32) -> [f32; 4] {
+    let (dx, dy) = ((b[2] - b[0]) * buffer, (b[3] - b[1]) * buffer);
+    [b[0] - dx, b[1] - dy, b[2] + dx, b[3] + dy]
+}
 
 /// Default of the element's `track-timeout`: how long a lost track is kept.
 pub const DEFAULT_TRACK_TIMEOUT: u64 = 1_000_000_000;
@@ -62,19 +77,29 @@ struct Track {
 }
 
 impl Track {
-    /// How much `person` at `time` looks like this track: OKS against the track's keypoints
-    /// moved with its motion when both have enough confident keypoints, else IoU with the
-    /// box where the motion puts it. OKS measures keypoint distances against the person's
-    /// size; the longer the track has gone unseen, the less sure its motion, so the size it
-    /// is measured against grows with the gap (by its own size every 50 ms).
+    /// How much `person` at `time` looks like this track: the higher of OKS against the
+    /// track's keypoints moved with its motion (when both have enough confident keypoints)
+    /// and the buffered overlap of their boxes. OKS measures keypoint distances against the
+    /// person's size; the longer the track has gone unseen, the less sure its motion, so the
+    /// size it is measured against grows with the gap (by its own size every 50 ms). Limbs
+    /// of a fast mover can land far from where they were while the body stays in its box:
+    /// then the boxes still say who it is.
     fn similarity(&self, person: &Person, time: u64, config: &TrackerConfig) -> f32 {
         let predicted = self.motion.predict(time);
         let [dx, dy] = self.motion.shift(time);
         let moved: Vec<[f32; 3]> = self.keypoints.iter().map(|k| [k[0] + dx, k[1] + dy, k[2]]).collect();
         let unseen = time.saturating_sub(self.last_seen) as f32 / UNCERTAINTY_GROWTH as f32;
         let area = (predicted[2] - predicted[0]) * (predicted[3] - predicted[1]) * (1.0 + unseen);
-        oks(&moved, &person.keypoints, area, config.keypoint_confidence, config.min_shared_keypoints)
-            .unwrap_or_else(|| iou(&predicted, &person.bbox))
+        let keypoints = oks(&moved, &person.keypoints, area, config.keypoint_confidence, config.min_shared_keypoints);
+        keypoints.unwrap_or(0.0).max(self.overlap(person, time))
+    }
+
+    /// Overlap of `person`'s box with the box where the motion puts the track at `time`,
+    /// both grown by a buffer that widens with the time since the track was last seen.
+    fn overlap(&self, person: &Person, time: u64) -> f32 {
+        let unseen = time.saturating_sub(self.last_seen) as f32 / 1e9;
+        let buffer = (unseen * BUFFER_PER_SECOND).min(MAX_BUFFER);
+        iou(&buffered(&self.motion.predict(time), buffer), &buffered(&person.bbox, buffer))
     }
 
     fn see(&mut self, person: &Person, time: u64) {
@@ -126,14 +151,7 @@ impl Tracker {
         // 1. Confident people against every track, by OKS or IoU.
         self.assign(people, &high, &mut track_taken, time, |track, person| track.similarity(person, time, &config), config.min_similarity);
         // 2. Low-score people against the tracks left, by box overlap alone.
-        self.assign(
-            people,
-            &low,
-            &mut track_taken,
-            time,
-            |track, person| iou(&track.motion.predict(time), &person.bbox),
-            config.min_low_score_iou,
-        );
+        self.assign(people, &low, &mut track_taken, time, |track, person| track.overlap(person, time), config.min_low_score_iou);
         // 3. Confident people still without a track start one.
         for &i in &high {
             if people[i].track_id == 0 {

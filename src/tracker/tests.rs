@@ -89,6 +89,29 @@ fn ids_hold_when_only_one_frame_in_four_arrives() {
     }
 }
 
+/// A fast mover (a sprint, a jump) seen one frame in three: the body covers a third of its
+/// width between the frames that arrive, and its limbs swing far further, so its keypoints
+/// alone no longer say who it is; its box still does.
+#[test]
+fn a_fast_mover_with_swinging_limbs_keeps_its_id_through_gaps() {
+    let mut tracker = Tracker::new(TrackerConfig::default());
+    for (n, frame) in (0..90u64).step_by(3).enumerate() {
+        let t = frame * 33 * MS;
+        // Speeding up and slowing down: 0 to 600 px/s, not the constant velocity the motion assumes.
+        let x = 100.0 + 300.0 * (1.0 - (frame as f32 / 90.0 * std::f32::consts::PI).cos());
+        let mut runner = person(x, 300.0, 90.0, 220.0, 0.9);
+        // Arms and legs (keypoints 7..17) swing by up to 80 px from frame to frame.
+        let swing = if n % 2 == 0 { 80.0 } else { -80.0 };
+        for k in &mut runner.keypoints[7..] {
+            k[0] += swing;
+            k[1] += swing / 2.0;
+        }
+        let mut people = vec![runner, person(800.0, 300.0, 90.0, 220.0, 0.9)];
+        tracker.update(t, &mut people);
+        assert_eq!(ids(&people), vec![1, 2], "frame {frame}");
+    }
+}
+
 #[test]
 fn a_low_score_person_continues_a_track_but_starts_none() {
     let mut tracker = Tracker::new(TrackerConfig::default());

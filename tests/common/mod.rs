@@ -9,10 +9,16 @@ use gst::prelude::*;
 use gstposebatch::geometry::iou;
 use gstposebatch::meta::{Person, PoseMeta};
 
+/// GStreamer with the plugin registered; GStreamer's own warnings and criticals are fatal,
+/// as gst-check makes them: data flow before stream-start, caps or segment on a pad, a pad
+/// pushed while inactive, a refcount gone wrong. Such a message aborts the test binary after
+/// printing it, so no test passes with a pad-protocol fault.
 pub fn init() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
         gst::init().expect("GStreamer initialises");
+        let protocol = gst::glib::LogLevels::LEVEL_WARNING | gst::glib::LogLevels::LEVEL_CRITICAL;
+        gst::glib::log_set_fatal_mask(Some("GStreamer"), protocol);
         gstposebatch::plugin_register_static().expect("plugin registers");
     });
 }
