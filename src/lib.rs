@@ -18,8 +18,10 @@ mod batcher;
 mod engine;
 mod formats;
 mod gpu_monitor;
+mod metrics;
 mod periodic;
 mod pixels;
+mod smoother;
 mod stats;
 mod tracker;
 

@@ -86,11 +86,19 @@ pub struct PoseMeta {
     pub people: Vec<Person>,
     pub inference_ns: u64,
     pub queue_ns: u64,
+    /// With `smoothing` on, `people` carry smoothed keypoints and boxes, and this holds each
+    /// person's keypoints as the model gave them (same order); None when not smoothed.
+    pub raw_keypoints: Option<Vec<Vec<[f32; 3]>>>,
 }
 
 fn f32_bytes(values: impl Iterator<Item = f32>) -> glib::Bytes {
     let bytes: Vec<u8> = values.flat_map(f32::to_le_bytes).collect();
     glib::Bytes::from_owned(bytes)
+}
+
+/// Each person's `k` keypoints (x, y, confidence; zeros for missing ones) as f32 LE.
+fn keypoint_bytes<'a>(people: impl Iterator<Item = &'a Vec<[f32; 3]>>, k: usize) -> glib::Bytes {
+    f32_bytes(people.flat_map(|kps| (0..k).flat_map(move |i| kps.get(i).copied().unwrap_or([0.0; 3]))))
 }
 
 fn u64_bytes(values: impl Iterator<Item = u64>) -> glib::Bytes {
@@ -109,7 +117,7 @@ impl PoseMeta {
     /// The `pose-meta` structure, exactly as the README's "PoseMeta" table lays it out.
     pub fn to_structure(&self) -> gst::Structure {
         let k = self.num_keypoints as usize;
-        gst::Structure::builder(STRUCTURE_NAME)
+        let mut b = gst::Structure::builder(STRUCTURE_NAME)
             .field("stream-index", self.stream_index)
             .field("batch-id", self.batch_id)
             .field("batch-size", self.batch_size)
@@ -119,16 +127,15 @@ impl PoseMeta {
             .field("num-keypoints", self.num_keypoints)
             .field("boxes", f32_bytes(self.people.iter().flat_map(|p| p.bbox)))
             .field("scores", f32_bytes(self.people.iter().map(|p| p.score)))
-            .field(
-                "keypoints",
-                f32_bytes(self.people.iter().flat_map(|p| {
-                    (0..k).flat_map(move |i| p.keypoints.get(i).copied().unwrap_or([0.0; 3]))
-                })),
-            )
+            .field("keypoints", keypoint_bytes(self.people.iter().map(|p| &p.keypoints), k))
             .field("track-ids", u64_bytes(self.people.iter().map(|p| p.track_id)))
             .field("inference-ns", self.inference_ns)
             .field("queue-ns", self.queue_ns)
-            .build()
+            .field("smoothed", self.raw_keypoints.is_some());
+        if let Some(raw) = &self.raw_keypoints {
+            b = b.field("raw-keypoints", keypoint_bytes(raw.iter(), k));
+        }
+        b.build()
     }
 
     /// Reads a `pose-meta` structure; None when it is not one or its arrays are short.
@@ -150,17 +157,25 @@ impl PoseMeta {
         if boxes.len() < n * 4 || scores.len() < n || kps.len() < n * per_person {
             return None;
         }
+        let person_keypoints = |values: &[f32], i: usize| -> Vec<[f32; 3]> {
+            values[i * per_person..(i + 1) * per_person].chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect()
+        };
         let people = (0..n)
             .map(|i| Person {
                 bbox: [boxes[4 * i], boxes[4 * i + 1], boxes[4 * i + 2], boxes[4 * i + 3]],
                 score: scores[i],
-                keypoints: kps[i * per_person..(i + 1) * per_person]
-                    .chunks_exact(3)
-                    .map(|c| [c[0], c[1], c[2]])
-                    .collect(),
+                keypoints: person_keypoints(&kps, i),
                 track_id: ids.get(i).copied().unwrap_or(0),
             })
             .collect();
+        // Only in smoothed metas (and absent from metas written before smoothing existed).
+        let raw_keypoints = match s.get::<glib::Bytes>("raw-keypoints") {
+            Ok(bytes) if s.get::<bool>("smoothed").unwrap_or(false) => {
+                let raw = f32s(&bytes);
+                (raw.len() >= n * per_person).then(|| (0..n).map(|i| person_keypoints(&raw, i)).collect())
+            }
+            _ => None,
+        };
         Some(PoseMeta {
             stream_index: s.get("stream-index").ok()?,
             batch_id: s.get("batch-id").ok()?,
@@ -171,6 +186,7 @@ impl PoseMeta {
             people,
             inference_ns: s.get("inference-ns").ok()?,
             queue_ns: s.get("queue-ns").ok()?,
+            raw_keypoints,
         })
     }
 
@@ -216,10 +232,20 @@ mod tests {
             }],
             inference_ns: 123,
             queue_ns: 456,
+            raw_keypoints: None,
         };
         let mut buffer = gst::Buffer::new();
         meta.attach(buffer.get_mut().unwrap()).unwrap();
-        assert_eq!(PoseMeta::from_buffer(&buffer), Some(meta));
+        assert_eq!(PoseMeta::from_buffer(&buffer), Some(meta.clone()));
+        let raw = gst::meta::CustomMeta::from_buffer(&buffer, META_NAME).unwrap();
+        assert!(!raw.structure().get::<bool>("smoothed").unwrap() && !raw.structure().has_field("raw-keypoints"));
+        // Smoothed: the raw keypoints travel beside the smoothed ones.
+        let smoothed = PoseMeta { raw_keypoints: Some(vec![(0..17).map(|i| [i as f32 + 0.5, 0.0, 0.5]).collect()]), ..meta.clone() };
+        let mut buffer = gst::Buffer::new();
+        smoothed.attach(buffer.get_mut().unwrap()).unwrap();
+        assert_eq!(PoseMeta::from_buffer(&buffer), Some(smoothed));
+        let mut buffer = gst::Buffer::new();
+        meta.attach(buffer.get_mut().unwrap()).unwrap();
         let raw = gst::meta::CustomMeta::from_buffer(&buffer, META_NAME).unwrap();
         let boxes = raw.structure().get::<glib::Bytes>("boxes").unwrap();
         assert_eq!(&boxes[..4], &1.0f32.to_le_bytes(), "little-endian f32");

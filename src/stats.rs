@@ -10,6 +10,7 @@ use hdrhistogram::Histogram;
 
 use crate::batcher::Counters;
 use crate::memory_guard::MemoryReading;
+use crate::metrics::{self, ElementSnapshot, LATENCY_BUCKETS, StreamSnapshot};
 
 /// A latency distribution in nanoseconds.
 pub struct Latency(Histogram<u64>);
@@ -32,6 +33,25 @@ impl Latency {
     /// The value at quantile `q` (0..1); 0 when empty.
     pub fn quantile(&self, q: f64) -> u64 {
         if self.0.is_empty() { 0 } else { self.0.value_at_quantile(q) }
+    }
+
+    /// As a Prometheus histogram: the count in each bucket up to `bounds` (seconds) and the
+    /// rest at +Inf (not cumulative: the encoder adds them up), the sum and the count.
+    pub fn histogram(&self, bounds: &[f64]) -> metrics::Histogram {
+        let h = &self.0;
+        let up_to = |bound: f64| if h.is_empty() { 0 } else { h.count_between(0, (bound * 1e9) as u64) };
+        let mut below = 0;
+        let mut buckets: Vec<(f64, u64)> = bounds
+            .iter()
+            .map(|&bound| {
+                let cumulative = up_to(bound).max(below);
+                let in_bucket = cumulative - below;
+                below = cumulative;
+                (bound, in_bucket)
+            })
+            .collect();
+        buckets.push((f64::INFINITY, self.count().saturating_sub(below)));
+        metrics::Histogram { buckets, sum: self.mean() * self.count() as f64 / 1e9, count: self.count() }
     }
 
     pub fn max(&self) -> u64 {
@@ -87,6 +107,9 @@ pub struct Stats {
     preprocess_total_ns: u64,
     pub batches: u64,
     pub batched_frames: u64,
+    /// Keypoint smoothing: people smoothed, and the time it took.
+    smoothed_people: u64,
+    smoothing_ns: u64,
     pub memory: Option<MemoryReading>,
     pub memory_peak: u64,
     pub process_memory_peak: u64,
@@ -106,6 +129,12 @@ impl Stats {
         self.preprocess.record(preprocess_ns);
         self.preprocess_total_ns += preprocess_ns;
         self.inference_clock = if gpu_clock { "gpu" } else { "wall" };
+    }
+
+    /// One batch's smoothing: `people` smoothed in `ns`.
+    pub fn smoothing(&mut self, people: usize, ns: u64) {
+        self.smoothed_people += people as u64;
+        self.smoothing_ns += ns;
     }
 
     pub fn memory_reading(&mut self, reading: MemoryReading) {
@@ -212,6 +241,9 @@ pub fn structure(stats: &Stats, reports: &[StreamReport], provider: &str, prepro
     b = latency_fields(b, "e2e-latency", &all_e2e, true);
     b = latency_fields(b, "inference-latency", &stats.inference, false);
     b = latency_fields(b, "preprocess-latency", &stats.preprocess, false);
+    if stats.smoothed_people > 0 {
+        b = b.field("smoothing-person-mean", stats.smoothing_ns as f64 / stats.smoothed_people as f64);
+    }
     b = b.field(
         "preprocess-frame-mean",
         if stats.batched_frames == 0 { 0.0 } else { stats.preprocess_total_ns as f64 / stats.batched_frames as f64 },
@@ -225,6 +257,44 @@ pub fn structure(stats: &Stats, reports: &[StreamReport], provider: &str, prepro
             .field("gpu-process-memory-peak", stats.process_memory_peak);
     }
     b.build()
+}
+
+/// What the metrics endpoint shows of an element: its streams' counters and latencies and
+/// its own batches, provider and memory.
+pub fn snapshot(stats: &Stats, reports: &[StreamReport], element: &str, provider: &str, server_reachable: Option<bool>) -> ElementSnapshot {
+    let empty = StreamStats::default();
+    let streams = reports
+        .iter()
+        .map(|r| {
+            let s = stats.streams.get(&r.index).unwrap_or(&empty);
+            let c = r.counters;
+            StreamSnapshot {
+                index: r.index,
+                frames_in: c.frames_in,
+                frames_out: c.frames_out,
+                dropped: c.dropped,
+                late: c.late,
+                passed: c.passed,
+                budget_missed: c.budget_missed,
+                queued: r.queued,
+                paused: r.paused,
+                end_to_end: s.end_to_end.histogram(&LATENCY_BUCKETS),
+                capture: (s.capture.count() > 0).then(|| s.capture.histogram(&LATENCY_BUCKETS)),
+            }
+        })
+        .collect();
+    ElementSnapshot {
+        element: element.to_string(),
+        streams,
+        batches: stats.batches,
+        mean_batch_size: if stats.batches == 0 { 0.0 } else { stats.batched_frames as f64 / stats.batches as f64 },
+        provider: provider.to_string(),
+        inference: stats.inference.histogram(&LATENCY_BUCKETS),
+        preprocess: stats.preprocess.histogram(&LATENCY_BUCKETS),
+        peak_rss_bytes: peak_rss(),
+        gpu_memory: stats.memory.map(|m| (m.used, m.total)),
+        server_reachable,
+    }
 }
 
 #[cfg(test)]

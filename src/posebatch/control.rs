@@ -1,6 +1,6 @@
 //! Stream control and reporting: pausing and resuming streams (the blocking probe, the GAP,
-//! the bus messages), priorities, the GPU-memory guard's thread, and the stats (the
-//! `stats` property and the periodic `posebatch-stats` message).
+//! the bus messages), priorities, the GPU-memory guard's thread, the stats (the `stats`
+//! property and the periodic `posebatch-stats` message) and the metrics endpoint.
 
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use super::state::StreamEvent;
 use crate::batcher::PauseReason;
 use crate::gpu_monitor::NvmlMonitor;
 use crate::memory_guard::{GuardAction, MemoryMonitor};
+use crate::metrics::{self, ElementSnapshot};
 use crate::periodic::Periodic;
 use crate::stats;
 
@@ -144,6 +145,19 @@ impl PoseBatch {
     /// The `stats` property and the `posebatch-stats` message.
     pub(super) fn stats(&self) -> gst::Structure {
         let (provider, preprocessing) = self.model_placement();
+        stats::structure(&self.stats.lock().unwrap(), &self.stream_reports(), provider, preprocessing)
+    }
+
+    /// What a scrape of the metrics endpoint shows of this element now.
+    pub(super) fn metrics_snapshot(&self) -> ElementSnapshot {
+        let (provider, _) = self.model_placement();
+        let reachable = (provider == "remote").then(|| !self.server_lost.load(std::sync::atomic::Ordering::Relaxed));
+        let name = self.obj().name().to_string();
+        stats::snapshot(&self.stats.lock().unwrap(), &self.stream_reports(), &name, provider, reachable)
+    }
+
+    /// Each stream's counters and state, with its latency budget.
+    fn stream_reports(&self) -> Vec<stats::StreamReport> {
         let (mut reports, upstream): (Vec<stats::StreamReport>, Vec<(bool, gst::ClockTime)>) = {
             let state = self.shared.lock();
             let batcher = &state.batcher;
@@ -168,6 +182,34 @@ impl PoseBatch {
         for (report, (live, upstream_latency)) in reports.iter_mut().zip(upstream) {
             report.latency_budget = self.budget(live, upstream_latency).unwrap_or(0);
         }
-        stats::structure(&self.stats.lock().unwrap(), &reports, provider, preprocessing)
+        reports
+    }
+
+    /// Opens (or joins) the metrics endpoint named by `metrics-address`, at NULL->READY: a
+    /// busy or malformed address is an element error.
+    pub(super) fn start_metrics(&self) -> Result<(), gst::StateChangeError> {
+        let address = self.settings.lock().unwrap().metrics_address.clone();
+        if address.is_empty() {
+            return Ok(());
+        }
+        let element = self.obj().downgrade();
+        let source = Box::new(move || element.upgrade().map(|e| e.imp().metrics_snapshot()));
+        match metrics::register(&address, source) {
+            Ok(registration) => {
+                gst::info!(CAT, imp = self, "metrics on http://{}/metrics", registration.local_address());
+                *self.metrics.lock().unwrap() = Some(registration);
+                Ok(())
+            }
+            Err(why) => {
+                gst::element_imp_error!(self, gst::ResourceError::OpenWrite, ("metrics-address: {why}"));
+                Err(gst::StateChangeError)
+            }
+        }
+    }
+
+    /// Leaves the metrics endpoint (closing it if no other element serves on it).
+    pub(super) fn stop_metrics(&self) {
+        let registration = self.metrics.lock().unwrap().take();
+        drop(registration); // outside the lock: it may join the endpoint's thread
     }
 }

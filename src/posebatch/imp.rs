@@ -23,6 +23,7 @@ use crate::formats;
 use crate::memory_guard::{MemoryGuard, MemoryMonitor};
 use crate::periodic::Periodic;
 use crate::stats::Stats;
+use crate::smoother::Smoother;
 use crate::tracker::Tracker;
 
 pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -52,8 +53,12 @@ pub struct PoseBatch {
     pub(super) stats: Mutex<Stats>,
     /// Each stream's tracker; used by the batch thread, reset on flushes.
     pub(super) trackers: Mutex<BTreeMap<u32, Tracker>>,
+    /// Each stream's keypoint smoothing (by track ID); used and reset as the trackers are.
+    pub(super) smoothers: Mutex<BTreeMap<u32, Smoother>>,
     /// The inference server was lost (its warning given); set back when poses return.
     pub(super) server_lost: AtomicBool,
+    /// This element's place on its metrics endpoint, from READY to NULL.
+    pub(super) metrics: Mutex<Option<crate::metrics::Registration>>,
 }
 
 impl Default for PoseBatch {
@@ -75,7 +80,9 @@ impl Default for PoseBatch {
             monitor_override: Mutex::new(None),
             stats: Mutex::new(Stats::default()),
             trackers: Mutex::new(BTreeMap::new()),
+            smoothers: Mutex::new(BTreeMap::new()),
             server_lost: AtomicBool::new(false),
+            metrics: Mutex::new(None),
         }
     }
 }
@@ -317,6 +324,7 @@ impl ElementImpl for PoseBatch {
         };
         self.memory_guard.lock().unwrap().forget(index);
         self.trackers.lock().unwrap().remove(&index);
+        self.smoothers.lock().unwrap().remove(&index);
         let element = self.obj();
         if let Some(stream) = stream {
             stream.output.wake();
@@ -336,7 +344,13 @@ impl ElementImpl for PoseBatch {
         gst::debug!(CAT, imp = self, "{transition:?}");
         let mut batch_thread = None;
         match transition {
-            gst::StateChange::NullToReady => self.load_model()?,
+            gst::StateChange::NullToReady => {
+                self.load_model()?;
+                if let Err(e) = self.start_metrics() {
+                    self.unload_model();
+                    return Err(e);
+                }
+            }
             gst::StateChange::ReadyToPaused => self.start(),
             gst::StateChange::PausedToReady => batch_thread = self.begin_stop(),
             _ => {}
@@ -344,7 +358,10 @@ impl ElementImpl for PoseBatch {
         let result = self.parent_change_state(transition);
         match transition {
             gst::StateChange::PausedToReady => self.finish_stop(batch_thread),
-            gst::StateChange::ReadyToNull => self.unload_model(),
+            gst::StateChange::ReadyToNull => {
+                self.stop_metrics();
+                self.unload_model();
+            }
             gst::StateChange::ReadyToPaused if result.is_err() => {
                 let batch_thread = self.begin_stop();
                 self.finish_stop(batch_thread);

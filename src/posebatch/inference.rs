@@ -16,6 +16,7 @@ use crate::batcher::BatchFrame;
 use crate::engine::{BatchResult, DecodeParams, Engine, EngineError, FrameView, WARM_UP_REMOTE_TIMEOUT, WarmUp};
 use crate::formats;
 use crate::meta::{Person, PoseMeta};
+use crate::smoother::Smoother;
 use crate::tracker::Tracker;
 
 /// Between two tries of an unreachable server while a batch waits for it (the connection
@@ -25,9 +26,9 @@ const RETRY_PAUSE: Duration = Duration::from_millis(50);
 /// What became of a batch's frames.
 enum Ran {
     /// Through inference (PoseMeta attached), or through a failed one (an element error).
-    Inferred(Vec<(u32, Frame)>),
+    Inferred(Vec<((u32, u64), Frame)>),
     /// The inference server could not be reached: on without poses.
-    WithoutInference(Vec<(u32, Frame)>),
+    WithoutInference(Vec<((u32, u64), Frame)>),
 }
 
 /// The model READY loaded, and what is known about it.
@@ -59,6 +60,13 @@ impl PoseBatch {
         })?;
         for warning in &engine.warnings {
             gst::element_imp_warning!(self, gst::LibraryError::Init, ("{warning}"));
+        }
+        let (smoothing, tracking) = {
+            let s = self.settings.lock().unwrap();
+            (s.smoothing, s.tracking)
+        };
+        if smoothing && !tracking {
+            gst::element_imp_warning!(self, gst::LibraryError::Settings, ("smoothing needs tracking=true (it filters each tracked person): keypoints are not smoothed"));
         }
         let warm_up = match engine.warm_up(config.max_batch_size, &params) {
             Ok(warm_up) => warm_up,
@@ -233,6 +241,32 @@ impl PoseBatch {
         }
     }
 
+    /// Smooths the tracked people's keypoints and boxes (`smoothing`), frame by frame in
+    /// stream order on each frame's timestamp; returns each frame's raw keypoints (None for
+    /// every frame when smoothing is off).
+    fn smooth(&self, batch: &[BatchFrame<Frame>], people: &mut [Vec<Person>]) -> Vec<Option<Vec<Vec<[f32; 3]>>>> {
+        let (on, params, min_confidence) = {
+            let s = self.settings.lock().unwrap();
+            (s.smoothing && s.tracking, s.smoothing_params(), s.score_threshold)
+        };
+        if !on {
+            return vec![None; batch.len()];
+        }
+        let started = std::time::Instant::now();
+        let mut smoothers = self.smoothers.lock().unwrap();
+        let mut raw = Vec::with_capacity(batch.len());
+        for (f, people) in batch.iter().zip(people.iter_mut()) {
+            raw.push(Some(people.iter().map(|p| p.keypoints.clone()).collect()));
+            let time = f.frame.buffer.pts().map_or(f.frame.arrival, |pts| pts.nseconds());
+            let smoother = smoothers.entry(f.stream).or_insert_with(|| Smoother::new(params, min_confidence));
+            smoother.set_params(params, min_confidence);
+            smoother.update(time, people);
+        }
+        let count = people.iter().map(Vec::len).sum::<usize>();
+        self.stats.lock().unwrap().smoothing(count, started.elapsed().as_nanos() as u64);
+        raw
+    }
+
     /// Runs the batch; with no time limit (`timeout` None: frames without a deadline and no
     /// `remote-timeout`), a server that cannot be reached holds the batch, and so its
     /// streams (back-pressure), retried with the connection's backoff until it answers or
@@ -284,7 +318,7 @@ impl PoseBatch {
             }
         };
         let batch_size = batch.len() as u32;
-        let frames = |batch: Vec<BatchFrame<Frame>>| batch.into_iter().map(|f| (f.stream, f.frame)).collect();
+        let frames = |batch: Vec<BatchFrame<Frame>>| batch.into_iter().map(|f| (f.source(), f.frame)).collect();
         let (result, num_keypoints) = match result {
             Ok(ok) => ok,
             Err(EngineError::Unavailable(why)) => {
@@ -309,6 +343,7 @@ impl PoseBatch {
         }
         let mut people_per_frame = result.people;
         self.track(&batch, &mut people_per_frame);
+        let mut raw_keypoints = self.smooth(&batch, &mut people_per_frame).into_iter();
         let inference_ns = result.inference_time.as_nanos() as u64;
         {
             let mut stats = self.stats.lock().unwrap();
@@ -325,6 +360,7 @@ impl PoseBatch {
             .into_iter()
             .zip(people_per_frame)
             .map(|(f, people)| {
+                let source = f.source();
                 let mut frame = f.frame;
                 let meta = PoseMeta {
                     stream_index: f.stream,
@@ -336,12 +372,13 @@ impl PoseBatch {
                     people,
                     inference_ns,
                     queue_ns: started.saturating_sub(f.arrived),
+                    raw_keypoints: raw_keypoints.next().flatten(),
                 };
                 // A shallow copy at most: the memory (the pixels) is shared, not copied.
                 if let Err(e) = meta.attach(frame.buffer.make_mut()) {
                     gst::warning!(CAT, imp = self, "could not attach PoseMeta: {e}");
                 }
-                (f.stream, frame)
+                (source, frame)
             })
             .collect();
         Ran::Inferred(frames)

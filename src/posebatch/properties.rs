@@ -10,6 +10,7 @@ use gst::subclass::prelude::*;
 
 use crate::batcher::{self, BatchConfig, Nanos, Overflow};
 use crate::engine::{self, DecodeParams, EngineConfig, InputShape, Precision, Provider, RemoteConfig};
+use crate::smoother::{self, OneEuroParams};
 use crate::tracker::{self, TrackerConfig};
 
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
@@ -116,9 +117,14 @@ pub struct Settings {
     pub latency_budget: Nanos,
     pub tracking: bool,
     pub track_timeout: Nanos,
+    pub smoothing: bool,
+    pub smoothing_min_cutoff: f64,
+    pub smoothing_beta: f64,
+    pub smoothing_d_cutoff: f64,
     pub inference_server: String,
     pub remote_model: String,
     pub remote_timeout: Nanos,
+    pub metrics_address: String,
 }
 
 impl Default for Settings {
@@ -144,9 +150,14 @@ impl Default for Settings {
             latency_budget: LATENCY_BUDGET_AUTO,
             tracking: true,
             track_timeout: tracker::DEFAULT_TRACK_TIMEOUT,
+            smoothing: false,
+            smoothing_min_cutoff: smoother::DEFAULT_PARAMS.min_cutoff as f64,
+            smoothing_beta: smoother::DEFAULT_PARAMS.beta as f64,
+            smoothing_d_cutoff: smoother::DEFAULT_PARAMS.d_cutoff as f64,
             inference_server: String::new(),
             remote_model: DEFAULT_REMOTE_MODEL.into(),
             remote_timeout: 0,
+            metrics_address: String::new(),
         }
     }
 }
@@ -162,6 +173,14 @@ impl Settings {
 
     pub fn tracker_config(&self) -> TrackerConfig {
         TrackerConfig { timeout: self.track_timeout, ..TrackerConfig::default() }
+    }
+
+    pub fn smoothing_params(&self) -> OneEuroParams {
+        OneEuroParams {
+            min_cutoff: self.smoothing_min_cutoff as f32,
+            beta: self.smoothing_beta as f32,
+            d_cutoff: self.smoothing_d_cutoff as f32,
+        }
     }
 
     pub fn decode_params(&self) -> DecodeParams {
@@ -230,9 +249,14 @@ impl Settings {
             "latency-budget" => self.latency_budget = value.get().expect(get),
             "tracking" => self.tracking = value.get().expect(get),
             "track-timeout" => self.track_timeout = value.get().expect(get),
+            "smoothing" => self.smoothing = value.get().expect(get),
+            "smoothing-min-cutoff" => self.smoothing_min_cutoff = value.get().expect(get),
+            "smoothing-beta" => self.smoothing_beta = value.get().expect(get),
+            "smoothing-d-cutoff" => self.smoothing_d_cutoff = value.get().expect(get),
             "inference-server" => self.inference_server = value.get::<Option<String>>().expect(get).unwrap_or_default(),
             "remote-model" => self.remote_model = value.get::<Option<String>>().expect(get).unwrap_or_default(),
             "remote-timeout" => self.remote_timeout = value.get().expect(get),
+            "metrics-address" => self.metrics_address = value.get::<Option<String>>().expect(get).unwrap_or_default(),
             _ => unimplemented!(),
         }
     }
@@ -260,9 +284,14 @@ impl Settings {
             "latency-budget" => self.latency_budget.to_value(),
             "tracking" => self.tracking.to_value(),
             "track-timeout" => self.track_timeout.to_value(),
+            "smoothing" => self.smoothing.to_value(),
+            "smoothing-min-cutoff" => self.smoothing_min_cutoff.to_value(),
+            "smoothing-beta" => self.smoothing_beta.to_value(),
+            "smoothing-d-cutoff" => self.smoothing_d_cutoff.to_value(),
             "inference-server" => self.inference_server.to_value(),
             "remote-model" => self.remote_model.to_value(),
             "remote-timeout" => self.remote_timeout.to_value(),
+            "metrics-address" => self.metrics_address.to_value(),
             _ => unimplemented!(),
         }
     }
@@ -409,6 +438,42 @@ pub fn param_specs() -> &'static [glib::ParamSpec] {
                 .default_value(d.track_timeout)
                 .mutable_playing()
                 .build(),
+            glib::ParamSpecBoolean::builder("smoothing")
+                .nick("Smoothing")
+                .blurb(
+                    "Steady keypoints: a One Euro filter per tracked person, keypoint and coordinate, and on the box \
+                     (needs tracking); PoseMeta keeps the raw keypoints too",
+                )
+                .default_value(d.smoothing)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecDouble::builder("smoothing-min-cutoff")
+                .nick("Smoothing min cutoff")
+                .blurb("One Euro cutoff at rest, Hz: lower holds still keypoints steadier and lags more")
+                .minimum(0.01)
+                .maximum(100.0)
+                .default_value(d.smoothing_min_cutoff)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecDouble::builder("smoothing-beta")
+                .nick("Smoothing beta")
+                .blurb(
+                    "How fast the cutoff rises with speed, Hz per (box height per second): speed is measured in the \
+                     person's box heights, so one setting suits near and far people at any resolution",
+                )
+                .minimum(0.0)
+                .maximum(10000.0)
+                .default_value(d.smoothing_beta)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecDouble::builder("smoothing-d-cutoff")
+                .nick("Smoothing speed cutoff")
+                .blurb("Cutoff of the One Euro filter's speed estimate, Hz")
+                .minimum(0.01)
+                .maximum(100.0)
+                .default_value(d.smoothing_d_cutoff)
+                .mutable_playing()
+                .build(),
             glib::ParamSpecString::builder("inference-server")
                 .nick("Inference server")
                 .blurb(
@@ -432,6 +497,15 @@ pub fn param_specs() -> &'static [glib::ParamSpec] {
                 )
                 .default_value(d.remote_timeout)
                 .mutable_playing()
+                .build(),
+            glib::ParamSpecString::builder("metrics-address")
+                .nick("Metrics address")
+                .blurb(
+                    "HOST:PORT to serve GET /metrics on (Prometheus text, OpenMetrics when asked), from READY to NULL; \
+                     elements naming the same address share it; empty = off",
+                )
+                .default_value(Some(""))
+                .mutable_ready()
                 .build(),
             glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                 .nick("Stats")

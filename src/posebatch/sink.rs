@@ -185,6 +185,9 @@ impl PoseBatch {
         if let Some(tracker) = self.trackers.lock().unwrap().get_mut(&index) {
             tracker.reset();
         }
+        if let Some(smoother) = self.smoothers.lock().unwrap().get_mut(&index) {
+            smoother.reset();
+        }
     }
 
     pub(super) fn sink_query(&self, pad: &PoseBatchSinkPad, query: &mut gst::QueryRef) -> bool {

@@ -11,7 +11,7 @@
 //!   1. `PoseBatch::settings`
 //!   2. `Shared::state` (waited on with `batch_ready`, `room` and each `StreamOutput::ready`)
 //!   3. `StreamOutput::flow`, `PoseBatch::stats`, `PoseBatch::memory_guard`,
-//!      `PoseBatch::model`, `PoseBatch::workers`, `PoseBatch::trackers`
+//!      `PoseBatch::model`, `PoseBatch::workers`, `PoseBatch::trackers`, `PoseBatch::smoothers`
 //!
 //! The loaded model's engine lock is taken by the batch thread alone, with no other held.
 

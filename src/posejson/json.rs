@@ -15,8 +15,10 @@ fn number(out: &mut String, v: f32) {
 }
 
 /// `{"stream":0,"pts":123,"width":1088,"height":1920,"poses":[{"id":7,"box":[..],"score":..,"keypoints":[[x,y,c],..]}]}`
-/// `pts` is null for a buffer without a timestamp, `id` for a person without a track ID. A
-/// frame without PoseMeta has no poses and the size from its caps.
+/// `pts` is null for a buffer without a timestamp, `id` for a person without a track ID;
+/// `"smoothed":true` (before `poses`) when the keypoints and boxes are smoothed. A
+/// frame without PoseMeta (it went on without inference) has `"poses":null`, not `[]`
+/// (inferred, nobody there), and the size from its caps.
 pub fn frame_line(meta: Option<&PoseMeta>, stream: u32, pts: Option<u64>, width: i32, height: i32) -> String {
     let mut out = String::with_capacity(256);
     let stream = meta.map_or(stream, |m| m.stream_index);
@@ -28,8 +30,16 @@ pub fn frame_line(meta: Option<&PoseMeta>, stream: u32, pts: Option<u64>, width:
         }
         None => out.push_str("null"),
     }
-    let _ = write!(out, ",\"width\":{width},\"height\":{height},\"poses\":[");
-    for (i, person) in meta.map(|m| m.people.as_slice()).unwrap_or_default().iter().enumerate() {
+    let _ = write!(out, ",\"width\":{width},\"height\":{height},");
+    let Some(meta) = meta else {
+        out.push_str("\"poses\":null}\n");
+        return out;
+    };
+    if meta.raw_keypoints.is_some() {
+        out.push_str("\"smoothed\":true,");
+    }
+    out.push_str("\"poses\":[");
+    for (i, person) in meta.people.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
@@ -90,7 +100,12 @@ mod tests {
         );
         assert_eq!(
             frame_line(None, 3, None, 640, 480),
-            "{\"stream\":3,\"pts\":null,\"width\":640,\"height\":480,\"poses\":[]}\n"
+            "{\"stream\":3,\"pts\":null,\"width\":640,\"height\":480,\"poses\":null}\n",
+            "a frame that went on without inference"
         );
+        let nobody = PoseMeta { people: vec![], ..meta.clone() };
+        assert!(frame_line(Some(&nobody), 0, None, 0, 0).ends_with("\"poses\":[]}\n"), "inferred, nobody there");
+        let smoothed = PoseMeta { people: vec![], raw_keypoints: Some(vec![]), ..meta };
+        assert!(frame_line(Some(&smoothed), 0, None, 0, 0).ends_with(",\"smoothed\":true,\"poses\":[]}\n"));
     }
 }
