@@ -13,7 +13,7 @@ RELEASE    := $(CARGO_TARGET_DIR)/release
 LIB        := $(RELEASE)/libgstposebatch.so
 PYTHON_VENV := .venv
 
-.PHONY: all setup build install demo mosaic embed-c test bench compare bundle venv reference doctor gpu-check clean
+.PHONY: all setup build install demo mosaic embed-c test bench soak compare variants bundle venv reference doctor gpu-check clean
 
 all: build
 
@@ -54,6 +54,16 @@ test: setup
 ## The benchmark with its defaults: four live synthetic 1080p streams.
 bench: build
 	$(RELEASE)/examples/benchmark --synthetic $(BENCH_ARGS)
+
+## An hour (SOAK_MINUTES) of four live camera streams with pad churn and pauses: out/soak/
+## soak.csv and soak.png; fails on RSS growth, rising latency or a bus error.
+soak: build
+	bash scripts/soak.sh
+
+## Each way to spend less per frame (input-shape, precision, input size) on the cameras and
+## on synthetic 1080p: frames/s, speed-up and accuracy against fp32 square.
+variants: build venv
+	$(PYTHON_VENV)/bin/python scripts/variants.py
 
 ## A relocatable folder + tarball for an offline GPU host (BUNDLE_ORT=cpu for a CPU one).
 bundle: build

@@ -8,6 +8,7 @@
 
 mod args;
 mod baseline;
+mod font;
 mod measure;
 mod report;
 

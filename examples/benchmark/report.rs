@@ -5,6 +5,7 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use crate::args::Args;
+use crate::font::register_font;
 use crate::baseline::Baseline;
 use crate::measure::Measurement;
 
@@ -116,14 +117,6 @@ pub fn print_sweep(rows: &[Measurement]) {
             m.num_streams, m.fps, m.e2e_p99_ms, m.inference_p99_ms, m.drop_percent
         );
     }
-}
-
-/// Registers a system font for the plot's text (plotters draws text with ab_glyph).
-fn register_font() -> Result<(), String> {
-    let candidates = ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/TTF/DejaVuSans.ttf"];
-    let path = candidates.iter().find(|p| Path::new(p).is_file()).ok_or("no DejaVuSans.ttf (apt install fonts-dejavu-core)")?;
-    let bytes: &'static [u8] = Box::leak(std::fs::read(path).map_err(|e| e.to_string())?.into_boxed_slice());
-    plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).map_err(|_| "bad font".to_string())
 }
 
 /// fps (left axis) and e2e p99 latency (right axis) against the number of streams.
