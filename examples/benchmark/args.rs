@@ -30,6 +30,8 @@ pub struct Args {
     /// posebatch's latency-budget in ms; None = the element's default.
     pub latency_budget_ms: Option<u64>,
     pub tracking: bool,
+    /// posebatch's smoothing (One Euro per tracked person).
+    pub smoothing: bool,
     /// Run the model on this inference server (Open Inference Protocol, gRPC).
     pub inference_server: Option<String>,
     pub remote_model: String,
@@ -54,7 +56,7 @@ sources:   --synthetic (default: live videotestsrc, one frame repeated)  |  --vi
            zeroed buffer every frame, new memory as a decoder's output is, drawn by nobody)
 element:   --batch-size B (8)  --batch-timeout MS (40)  --input-size S (640)  --input-shape fit|square (fit)
            --provider auto|cpu|cuda|tensorrt  --precision auto|fp32|fp16|int8  --overflow auto|block|drop-oldest|pass-oldest  --threads T (0)
-           --latency-budget MS (the element's default; 0 = off)  --tracking true|false (true)
+           --latency-budget MS (the element's default; 0 = off)  --tracking true|false (true)  --smoothing true|false (false)
            --inference-server HOST:PORT (a Triton/KServe/MLServer pool)  --remote-model NAME (yolo11n-pose)
 length:    --duration SECONDS (10)  or  --frames N (per stream)
 output:    --json out.json  --baseline  --sweep 1,2,4,8,16  --sweep-duration SECONDS (--duration)
@@ -84,6 +86,7 @@ impl Args {
             threads: 0,
             latency_budget_ms: None,
             tracking: true,
+            smoothing: false,
             inference_server: None,
             remote_model: "yolo11n-pose".into(),
             json: None,
@@ -132,6 +135,7 @@ impl Args {
                 "--threads" => a.threads = num(&arg, value()?)?,
                 "--latency-budget" => a.latency_budget_ms = Some(num(&arg, value()?)?),
                 "--tracking" => a.tracking = num(&arg, value()?)?,
+                "--smoothing" => a.smoothing = num(&arg, value()?)?,
                 "--inference-server" => a.inference_server = Some(value()?),
                 "--remote-model" => a.remote_model = value()?,
                 "--json" => a.json = Some(value()?.into()),

@@ -45,6 +45,8 @@ pub struct Measurement {
     pub preprocess_share: f64,
     /// Letterbox wall time per frame (a batch's frames are letterboxed over the cores at once).
     pub preprocess_frame_ms: f64,
+    /// Smoothing's cost per person smoothed, µs; None with smoothing off.
+    pub smoothing_person_us: Option<f64>,
     pub mean_batch_size: f64,
     pub drop_percent: f64,
     pub provider: String,
@@ -141,7 +143,7 @@ fn source(args: &Args, i: usize) -> String {
 
 pub fn run(args: &Args, num_streams: usize, quiet: bool) -> Result<Measurement, String> {
     let mut launch = format!(
-        "posebatch name=p max-batch-size={} batch-timeout={} input-size={} input-shape={} execution-provider={} precision={} overflow={} threads={} tracking={} stats-interval=0",
+        "posebatch name=p max-batch-size={} batch-timeout={} input-size={} input-shape={} execution-provider={} precision={} overflow={} threads={} tracking={} smoothing={} stats-interval=0",
         args.batch_size,
         args.batch_timeout_ms * 1_000_000,
         args.input_size,
@@ -150,7 +152,8 @@ pub fn run(args: &Args, num_streams: usize, quiet: bool) -> Result<Measurement, 
         args.precision,
         args.overflow,
         args.threads,
-        args.tracking
+        args.tracking,
+        args.smoothing
     );
     if let Some(server) = &args.inference_server {
         launch += &format!(" inference-server={server} remote-model={}", args.remote_model);
@@ -254,6 +257,7 @@ pub fn run(args: &Args, num_streams: usize, quiet: bool) -> Result<Measurement, 
             if pre + inference > 0.0 { pre / (pre + inference) } else { 0.0 }
         },
         preprocess_frame_ms: stats.get::<f64>("preprocess-frame-mean").unwrap_or(0.0) / 1e6,
+        smoothing_person_us: stats.get::<f64>("smoothing-person-mean").ok().map(|ns| ns / 1e3),
         mean_batch_size: stats.get("mean-batch-size").unwrap_or(0.0),
         drop_percent: if total_in == 0 { 0.0 } else { 100.0 * total_dropped as f64 / total_in as f64 },
         provider: stats.get::<String>("provider").unwrap_or_default(),

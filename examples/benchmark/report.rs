@@ -52,6 +52,9 @@ pub fn print_summary(m: &Measurement, baseline: Option<&Baseline>) {
         m.preprocess_frame_ms,
         m.preprocess_share * 100.0
     );
+    if let Some(us) = m.smoothing_person_us {
+        println!("  smoothing              {us:.2} µs per person");
+    }
     println!("  dropped                {:.1} %", m.drop_percent);
     if let Some([a, b, c]) = m.capture_p99_by_third_ms {
         let budget = m.latency_budget_ms.map_or("no budget".into(), |ms| format!("budget {ms:.0} ms"));
